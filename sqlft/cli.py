@@ -1,0 +1,36 @@
+"""The `sqlft` command. Each subcommand lives in `sqlft/commands/<name>.py` with `add_arguments`
+and `run`; this file imports a subcommand's module only when it is the one being run, so that
+`sqlft eval` never pays for importing torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+
+# name -> one-line help; the module sqlft.commands.<name> does the work
+COMMANDS = {
+    "data": "turn a dataset into prompt/completion JSON Lines and report what was kept",
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sqlft", description="Fine-tune small LLMs for text-to-SQL.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, help_text in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            import_module(f"sqlft.commands.{name.replace('-', '_')}").add_arguments(sp)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    module = import_module(f"sqlft.commands.{args.command.replace('-', '_')}")
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

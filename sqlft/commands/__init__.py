@@ -1,0 +1,1 @@
+"""Subcommands of the `sqlft` command, one module each (see sqlft/cli.py)."""

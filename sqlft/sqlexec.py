@@ -1,0 +1,106 @@
+"""Run untrusted SQL against SQLite safely: read-only, time-limited, size-limited.
+
+Predictions are untrusted code. A database is opened read-only and immutable (no journal or
+lock file is created), an authorizer refuses everything but reading, a progress handler
+interrupts a query that runs past its time limit, and rows and string sizes are capped, so a
+hostile query ends as an error for its record while the run goes on.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+# Authorizer action codes a read-only query needs; everything else (writes, DDL, ATTACH,
+# PRAGMA, transactions, ...) is denied.
+_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+_DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
+MAX_VALUE_BYTES = 10_000_000
+
+
+class QueryError(Exception):
+    """A query failed; `kind` is one of: syntax, schema, timeout, limit, denied, runtime."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _authorize(action: int, arg1: Any, arg2: Any, db_name: Any, trigger: Any) -> int:
+    if action == sqlite3.SQLITE_FUNCTION and str(arg2).lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK if action in _ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode(errors="ignore")
+
+
+def _harden(conn: sqlite3.Connection) -> sqlite3.Connection:
+    conn.text_factory = _lenient_text
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.set_authorizer(_authorize)
+    return conn
+
+
+def connect_readonly(db_path: str | Path) -> sqlite3.Connection:
+    """Open an existing database file so that nothing can write to it or create files beside it."""
+    path = Path(db_path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such database file")
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+    return _harden(conn)
+
+
+def connect_memory(statements: str | list[str] | None = None) -> sqlite3.Connection:
+    """An in-memory database built from trusted statements, then locked down like a file."""
+    conn = sqlite3.connect(":memory:", check_same_thread=False)
+    conn.text_factory = _lenient_text
+    for statement in [statements] if isinstance(statements, str) else statements or []:
+        conn.executescript(statement)
+    return _harden(conn)
+
+
+def _classify(error: sqlite3.Error) -> str:
+    text = str(error).lower()
+    if "interrupted" in text:
+        return "timeout"
+    if "too big" in text or "too many" in text:
+        return "limit"
+    if "not authorized" in text or "authorization denied" in text:
+        return "denied"
+    if "syntax error" in text or "incomplete input" in text or "unrecognized token" in text:
+        return "syntax"
+    if "no such" in text or "ambiguous column" in text:
+        return "schema"
+    return "runtime"
+
+
+def run_query(
+    conn: sqlite3.Connection, sql: str, timeout_s: float = 10.0, max_rows: int | None = 100_000
+) -> list[tuple]:
+    """Execute one statement and return its rows, or raise QueryError.
+
+    More than `max_rows` rows raises a `limit` error (pass the number of rows you can use plus
+    one to stop reading early). The time limit interrupts SQLite itself.
+    """
+    deadline = time.monotonic() + timeout_s
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+    try:
+        cursor = conn.execute(sql)
+        rows: list[tuple] = []
+        while batch := cursor.fetchmany(1000):
+            rows.extend(batch)
+            if max_rows is not None and len(rows) > max_rows:
+                raise QueryError("limit", f"more than {max_rows} result rows")
+        return rows
+    except sqlite3.Warning as error:  # e.g. "You can only execute one statement at a time."
+        raise QueryError("syntax", str(error)) from error
+    except (sqlite3.Error, OverflowError, MemoryError) as error:
+        kind = _classify(error) if isinstance(error, sqlite3.Error) else "limit"
+        raise QueryError(kind, str(error)) from error
+    finally:
+        conn.set_progress_handler(None, 0)
