@@ -1,0 +1,163 @@
+"""Prompt/completion records: a template file filled with schema and question, passed through the
+tokenizer's chat template, and the gold SQL ending in EOS so a trained model learns to stop.
+
+Templates are text files with exactly two fields, `{schema}` and `{question}`: a shipped name
+(`default`, `plain`) or a path to the user's own file. A length guard drops (never truncates)
+records that do not fit `max_length`: a cut-off SQL target teaches the model to write cut-off SQL.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlft.data.records import DataError, Example, LoadReport
+
+TEMPLATE_FIELDS = {"schema", "question"}
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt template and where it came from (for error messages)."""
+
+    text: str
+    origin: str
+
+    def fill(self, schema: str, question: str) -> str:
+        return self.text.format(schema=schema, question=question).strip()
+
+
+def shipped_templates() -> list[str]:
+    return sorted(
+        p.name.removesuffix(".txt")
+        for p in resources.files("sqlft.templates").iterdir()
+        if p.name.endswith(".txt")
+    )
+
+
+def load_template(name_or_path: str | Path = "default") -> Template:
+    """A shipped template by name, or the user's own file; its fields are checked here, not at use."""
+    path = Path(name_or_path)
+    if path.suffix or path.exists():
+        if not path.is_file():
+            raise DataError(
+                f"{path}: prompt template not found. Fix: give an existing file or one of "
+                f"the shipped templates: {', '.join(shipped_templates())}"
+            )
+        text, origin = path.read_text(encoding="utf-8"), str(path)
+    else:
+        shipped = resources.files("sqlft.templates") / f"{name_or_path}.txt"
+        if not shipped.is_file():
+            raise DataError(
+                f"unknown prompt template {name_or_path!r}. Fix: use one of "
+                f"{', '.join(shipped_templates())} or a path to a template file"
+            )
+        text, origin = shipped.read_text(encoding="utf-8"), f"sqlft/templates/{name_or_path}.txt"
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as error:
+        raise DataError(
+            f"{origin}: malformed template ({error}). Fix: write literal braces as {{{{ and }}}}"
+        ) from error
+    if fields != TEMPLATE_FIELDS:
+        raise DataError(
+            f"{origin}: template fields are {sorted(fields)}, expected exactly "
+            f"{{schema}} and {{question}}. Fix: use those two fields, and write literal braces "
+            "as {{ and }}"
+        )
+    return Template(text, origin)
+
+
+def render_prompt(
+    template: Template, schema: str, question: str, tokenizer: Any = None, system: str | None = None
+) -> str:
+    """The text the model sees before its answer: through the chat template when the tokenizer has one."""
+    user = template.fill(schema, question)
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        return user + "\n"
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": user})
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def completion_text(sql: str, tokenizer: Any = None) -> str:
+    """The supervised answer: the SQL alone, then EOS so that the model learns to stop."""
+    eos = getattr(tokenizer, "eos_token", None) or ""
+    return sql.strip() + eos
+
+
+@dataclass
+class LengthGuard:
+    """Counts prompt+completion tokens; records over `max_length` are dropped and counted."""
+
+    tokenizer: Any
+    max_length: int
+    prompt_lengths: list[int] = field(default_factory=list)
+
+    def fits(self, prompt: str, completion: str) -> tuple[bool, int]:
+        n_prompt = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        n_total = n_prompt + len(self.tokenizer(completion, add_special_tokens=False)["input_ids"])
+        if n_total <= self.max_length:
+            self.prompt_lengths.append(n_prompt)
+        return n_total <= self.max_length, n_total
+
+
+def build_records(
+    examples: list[Example],
+    schema_for: Any,
+    report: LoadReport,
+    *,
+    template: Template | None = None,
+    tokenizer: Any = None,
+    style: str = "ddl",
+    max_length: int | None = None,
+    system: str | None = None,
+) -> list[dict[str, Any]]:
+    """Prompt/completion records for `examples`; `schema_for(example)` returns a Schema.
+
+    Examples whose schema cannot be found, or that do not fit `max_length`, are skipped with a
+    reason in `report` (an error in strict mode); the others are kept in order.
+    """
+    template = template or load_template("default")
+    if max_length is not None and tokenizer is None:
+        raise DataError("a length guard needs a tokenizer. Fix: pass --tokenizer with --max-length")
+    guard = LengthGuard(tokenizer, max_length) if max_length is not None else None
+    records = []
+    for index, example in enumerate(examples):
+        where = f"record {index} (db_id={example.db_id})"
+        try:
+            schema_text = schema_for(example).render(style)
+        except DataError as error:
+            report.skip(where, "schema not found", str(error))
+            continue
+        prompt = render_prompt(template, schema_text, example.question, tokenizer, system)
+        completion = completion_text(example.sql, tokenizer)
+        if guard is not None:
+            fits, n_tokens = guard.fits(prompt, completion)
+            if not fits:
+                report.skip(
+                    where,
+                    f"longer than max_length={max_length} tokens",
+                    f"{n_tokens} tokens",
+                    fix="raise --max-length or use --schema compact",
+                )
+                continue
+        records.append({**example.to_dict(), "prompt": prompt, "completion": completion})
+    report.kept = len(records)
+    return records
+
+
+def length_stats(lengths: list[int]) -> dict[str, int]:
+    """p50, p95 and max of token lengths (nearest-rank percentiles)."""
+    if not lengths:
+        return {}
+    ordered = sorted(lengths)
+
+    def rank(q: float) -> int:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {"count": len(ordered), "p50": rank(0.50), "p95": rank(0.95), "max": ordered[-1]}
