@@ -42,7 +42,7 @@ def shipped_templates() -> list[str]:
 def load_template(name_or_path: str | Path = "default") -> Template:
     """A shipped template by name, or the user's own file; its fields are checked here, not at use."""
     path = Path(name_or_path)
-    if path.suffix or path.exists():
+    if path.suffix == ".txt" or len(path.parts) > 1:
         if not path.is_file():
             raise DataError(
                 f"{path}: prompt template not found. Fix: give an existing file or one of "

@@ -1,0 +1,225 @@
+"""Presets: one YAML file per model x hardware, validated into typed sections.
+
+A preset is a shipped name (`sqlft/presets/<name>.yaml`) or a path. Overrides use dotted keys
+(`phase1.learning_rate=2e-4`). Unknown keys and impossible values are errors that name the key
+and the file, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class PresetError(ValueError):
+    """A preset that cannot be used; the message names the file, the key and the fix."""
+
+
+@dataclass
+class ModelSection:
+    name: str = "smollm2-135m"  # hub id, local folder, or the embedded `smollm2-135m`
+    quantization: str = "nf4"  # nf4 | int8 | none
+    compute_dtype: str = "auto"  # auto | fp32 | fp16 | bf16
+    placement: str = "auto"  # auto | cpu | single | split | ddp
+    max_memory_per_gpu: str | None = None  # e.g. "14GiB" for placement=split
+    lora: str = "all-linear"  # attention | all-linear | high-rank
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+
+
+@dataclass
+class DataSection:
+    source: str = "demo"  # spider | gretel | sql-create-context | csv | demo
+    path: str | None = None
+    split: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class PromptSection:
+    template: str = "default"
+    schema: str = "ddl"  # ddl | compact
+    sample_values: int = 0
+    max_length: int = 1024
+    system: str | None = None
+
+
+@dataclass
+class PhaseSection:
+    data: DataSection = field(default_factory=DataSection)
+    learning_rate: float = 1e-4
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 4
+    grad_accum: int = 4
+    warmup_ratio: float = 0.03
+    scheduler: str = "cosine"  # cosine | linear | constant
+    optimizer: str = "auto"  # auto: paged_adamw_8bit on GPU, adamw_torch on CPU
+    gradient_checkpointing: bool = True
+    eval_steps: int = 50
+    save_steps: int = 50
+    save_total_limit: int = 2
+    eval_limit: int = 64  # dev records used for the eval loss
+    sample_questions: int = 4  # questions the SQL sample callback shows at each evaluation
+    seed: int = 42
+
+
+@dataclass
+class EvalSection:
+    data: DataSection = field(default_factory=lambda: DataSection(split="dev"))
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    timeout: float = 10.0
+    num_samples: int = 1  # > 1 adds self-consistency rows next to greedy
+
+
+@dataclass
+class Preset:
+    name: str = "custom"
+    description: str = ""
+    model: ModelSection = field(default_factory=ModelSection)
+    prompt: PromptSection = field(default_factory=PromptSection)
+    phase1: PhaseSection = field(default_factory=PhaseSection)
+    phase2: PhaseSection = field(default_factory=PhaseSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    wandb_project: str | None = None  # W&B stays off unless this is set and a key or WANDB_MODE allows it
+    origin: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("origin")
+        return data
+
+
+CHOICES = {
+    "model.quantization": {"nf4", "int8", "none"},
+    "model.compute_dtype": {"auto", "fp32", "fp16", "bf16"},
+    "model.placement": {"auto", "cpu", "single", "split", "ddp"},
+    "model.lora": {"attention", "all-linear", "high-rank"},
+    "prompt.schema": {"ddl", "compact"},
+    "scheduler": {"cosine", "linear", "constant"},
+    "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
+    "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
+}
+POSITIVE = {
+    "learning_rate",
+    "batch_size",
+    "grad_accum",
+    "max_length",
+    "max_new_tokens",
+    "timeout",
+    "num_samples",
+}
+NON_NEGATIVE = {
+    "epochs",
+    "warmup_ratio",
+    "sample_values",
+    "save_total_limit",
+    "eval_limit",
+    "sample_questions",
+}
+
+
+def shipped_presets() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("sqlft.presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        if not path.is_file():
+            raise PresetError(f"{path}: preset file not found")
+        return path
+    shipped = Path(str(resources.files("sqlft.presets").joinpath(f"{name_or_path}.yaml")))
+    if not shipped.is_file():
+        raise PresetError(
+            f"unknown preset {name_or_path!r}. Fix: use one of {', '.join(shipped_presets())} or a path"
+        )
+    return shipped
+
+
+def _build(cls: type, values: Any, where: str, origin: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, checking every key and value type."""
+    if not isinstance(values, dict):
+        raise PresetError(
+            f"{origin}: `{where or 'top level'}` must be a mapping, got {type(values).__name__}"
+        )
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "origin"}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise PresetError(f"{origin}: unknown key `{key}`. Fix: use one of {', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{where}.{name}" if where else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            # a partial section updates the section's defaults
+            default = fields[name].default_factory()  # type: ignore[misc]
+            merged = {**dataclasses.asdict(default), **(value or {})}
+            kwargs[name] = _build(hint, merged, key, origin)
+        else:
+            kwargs[name] = _check_value(key, name, value, hint, origin)
+    return cls(**kwargs)
+
+
+def _check_value(key: str, name: str, value: Any, hint: Any, origin: str) -> Any:
+    types = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    if value is None:
+        if type(None) not in typing.get_args(hint):
+            raise PresetError(f"{origin}: `{key}` may not be empty")
+        return None
+    if float in types and isinstance(value, str):
+        try:
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+        except ValueError:
+            pass
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and bool not in types or not isinstance(value, tuple(types)):
+        raise PresetError(
+            f"{origin}: `{key}` must be {' or '.join(t.__name__ for t in types)}, got {value!r}"
+        )
+    choices = CHOICES.get(key) or CHOICES.get(key.partition(".")[2])
+    if choices and value not in choices:
+        raise PresetError(f"{origin}: `{key}` is {value!r}. Fix: use one of {', '.join(sorted(choices))}")
+    if name in POSITIVE and value <= 0 or name in NON_NEGATIVE and value < 0:
+        bound = "positive" if name in POSITIVE else ">= 0"
+        raise PresetError(f"{origin}: `{key}` must be {bound}, got {value!r}")
+    return value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`phase1.learning_rate=2e-4` -> ("phase1.learning_rate", 0.0002); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise PresetError(f"override {text!r} is not key=value. Fix: write e.g. phase1.learning_rate=2e-4")
+    return key.strip(), yaml.safe_load(raw)
+
+
+def load_preset(name_or_path: str | Path = "demo", overrides: dict[str, Any] | None = None) -> Preset:
+    """Read a preset and apply dotted-key overrides; every key and value is validated."""
+    path = preset_path(name_or_path)
+    try:
+        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise PresetError(f"{path}: not valid YAML: {error}") from error
+    for key, value in (overrides or {}).items():
+        target = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise PresetError(f"override `{key}`: `{part}` is not a section")
+        target[leaf] = value
+    preset = _build(Preset, values, "", str(path))
+    preset.origin = str(path)
+    return preset

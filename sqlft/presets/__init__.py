@@ -1,0 +1,1 @@
+"""Shipped presets: one YAML per model x hardware (see sqlft.config)."""

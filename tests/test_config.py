@@ -1,0 +1,86 @@
+import pytest
+
+from sqlft.config import PresetError, load_preset, parse_override, shipped_presets
+
+
+@pytest.mark.parametrize("name", shipped_presets())
+def test_every_shipped_preset_loads(name):
+    preset = load_preset(name)
+    assert preset.name == name
+    assert preset.phase2.learning_rate < preset.phase1.learning_rate or name == "smoke"
+    assert preset.eval.data.split == "dev"
+
+
+def test_expected_presets_are_shipped():
+    assert {
+        "demo",
+        "smoke",
+        "kaggle-t4x2-phi2",
+        "kaggle-t4x2-qwen2.5-coder-1.5b",
+        "kaggle-t4x2-qwen2.5-coder-7b",
+        "kaggle-t4x2-mistral-nemo-12b",
+    } <= set(shipped_presets())
+
+
+def test_kaggle_recipes_follow_the_seed_hyperparameters():
+    for name in shipped_presets():
+        if not name.startswith("kaggle-"):
+            continue
+        p = load_preset(name)
+        gpus = 2 if p.model.placement == "ddp" else 1
+        assert p.phase1.batch_size * p.phase1.grad_accum * gpus == 16, name
+        assert (p.phase1.learning_rate, p.phase2.learning_rate) == (1e-4, 1e-5)
+        assert (p.model.lora, p.model.lora_r, p.model.lora_alpha) == ("all-linear", 16, 32)
+        assert p.phase1.optimizer == "paged_adamw_8bit" and p.prompt.max_length == 1024
+        assert p.phase1.gradient_checkpointing and p.phase1.save_total_limit == 2
+        assert p.model.compute_dtype == "fp16"  # T4 has no bf16
+    assert load_preset("kaggle-t4x2-mistral-nemo-12b").model.placement == "split"
+
+
+def test_overrides_use_dotted_keys_and_yaml_values():
+    preset = load_preset(
+        "demo", dict([parse_override("phase1.learning_rate=2e-4"), parse_override("model.quantization=nf4")])
+    )
+    assert preset.phase1.learning_rate == pytest.approx(2e-4)
+    assert preset.model.quantization == "nf4"
+    assert preset.phase2.learning_rate == load_preset("demo").phase2.learning_rate
+
+
+def test_unknown_key_is_an_error_naming_the_key(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("model:\n  name: x\n  quantisation: nf4\n")
+    with pytest.raises(PresetError, match=r"mine\.yaml.*`model\.quantisation`"):
+        load_preset(path)
+    with pytest.raises(PresetError, match="`phase1.learning_rat`"):
+        load_preset("demo", {"phase1.learning_rat": 1e-4})
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("model.quantization", "nf8", "use one of int8, nf4, none"),
+        ("phase1.learning_rate", -1, "must be positive"),
+        ("phase1.batch_size", 0, "must be positive"),
+        ("phase1.batch_size", "four", "must be int"),
+        ("phase2.data.source", "kaggle", "use one of"),
+        ("prompt.schema", "json", "use one of compact, ddl"),
+        ("phase1.gradient_checkpointing", "yes", "must be bool"),
+    ],
+)
+def test_impossible_values_are_errors_naming_the_key(key, value, message):
+    with pytest.raises(PresetError, match=rf"`{key}`.*{message}"):
+        load_preset("demo", {key: value})
+
+
+def test_bad_yaml_and_missing_preset_name_the_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(PresetError, match="bad.yaml: not valid YAML"):
+        load_preset(bad)
+    with pytest.raises(PresetError, match="unknown preset 'nope'.*demo"):
+        load_preset("nope")
+
+
+def test_override_needs_key_and_value():
+    with pytest.raises(PresetError, match="key=value"):
+        parse_override("phase1.learning_rate")
