@@ -11,6 +11,7 @@ from importlib import import_module
 # name -> one-line help; the module sqlft.commands.<name> does the work
 COMMANDS = {
     "data": "turn a dataset into prompt/completion JSON Lines and report what was kept",
+    "run": "run the notebook series (baseline, phase 1, phase 2, evaluation) from a preset",
 }
 
 
