@@ -134,7 +134,7 @@ class Schema:
                 f"schema DDL does not parse as {dialect or 'generic'} SQL: {error}. "
                 "Fix: pass the right dialect= or correct the CREATE TABLE text"
             ) from error
-        schema = cls([_table_from_create(s) for s in statements if _is_create_table(s)])
+        schema = cls([_table_from_create(s, dialect) for s in statements if _is_create_table(s)])
         if sample_values and connection is not None:
             schema.add_samples(connection, sample_values)
         return schema
@@ -320,12 +320,12 @@ def _names(expressions: list[exp.Expression]) -> tuple[str, ...]:
     )
 
 
-def _table_from_create(create: exp.Create) -> Table:
+def _table_from_create(create: exp.Create, dialect: str | None) -> Table:
     table = Table(create.this.this.name)
     for item in create.this.expressions:
         if isinstance(item, exp.ColumnDef):
             kind = item.args.get("kind")
-            table.columns.append(Column(item.name, kind.sql() if kind is not None else ""))
+            table.columns.append(Column(item.name, kind.sql(dialect) if kind is not None else ""))
             for constraint in item.args.get("constraints") or []:
                 if isinstance(constraint.kind, exp.PrimaryKeyColumnConstraint):
                     table.primary_key.append(item.name)
