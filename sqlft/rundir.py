@@ -75,6 +75,16 @@ class RunDir:
                 f"(`sqlft run` runs the series in order and skips what is done)"
             )
 
+    def adopt(self, previous_runs: list[str | Path]) -> list[str]:
+        """Copy finished steps from earlier run directories (e.g. the previous Kaggle kernel's output)."""
+        adopted = []
+        for previous in map(Path, previous_runs):
+            for step, _ in STEPS:
+                if (previous / step / "DONE.json").is_file() and not self.is_done(step):
+                    shutil.copytree(previous / step, self.root / step, dirs_exist_ok=True)
+                    adopted.append(step)
+        return adopted
+
     def reset(self, step: str) -> None:
         """Forget a step's outputs, for `--force`."""
         shutil.rmtree(self.root / step, ignore_errors=True)
