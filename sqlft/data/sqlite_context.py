@@ -1,0 +1,219 @@
+"""Bring a record's schema context and gold SQL to SQLite and check that the gold executes.
+
+Sources such as gretel mix dialects (MySQL, PostgreSQL, T-SQL, ...). A text is parsed with
+each read dialect in turn and written as SQLite by sqlglot; the context's statements build an
+in-memory database and the gold must execute there within a time limit. A record that cannot
+be used raises `Rejected`, whose `reason` is the LoadReport counter key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, SqlglotError
+
+READ_DIALECTS: tuple[str | None, ...] = (None, "mysql", "postgres", "tsql")
+QUERIES = ("SELECT",)  # statement kinds kept by default: phase 1 teaches queries, not writes
+TIMEOUT_S = 2.0
+MAX_ROWS = 10_000  # rows of a gold result counted; more still passes
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Rejected(Exception):
+    """A record that cannot be used; `reason` is short and fixed (a counter key), `detail` specific."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A record's context and gold in SQLite, the gold's statement kind and result size."""
+
+    context: str
+    sql: str
+    kind: str
+    rows: int
+
+
+def statement_kind(expression: exp.Expression) -> str:
+    """SELECT for any query (WITH, UNION, parenthesised); otherwise sqlglot's name (INSERT, UPDATE...)."""
+    if isinstance(expression, (exp.Select, exp.SetOperation, exp.Subquery)):
+        return "SELECT"
+    return expression.key.upper()
+
+
+@contextmanager
+def quiet_sqlglot() -> Iterator[None]:
+    """Silence sqlglot's per-statement warnings (fallbacks to Command) while a large file loads."""
+    logger = logging.getLogger("sqlglot")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _deny_attach(action: int, *args: object) -> int:
+    """Contexts are data, not trusted code: no ATTACH (nor VACUUM INTO) that would write files."""
+    return (
+        sqlite3.SQLITE_DENY if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) else sqlite3.SQLITE_OK
+    )
+
+
+def _connect() -> sqlite3.Connection:
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.text_factory = lambda raw: raw.decode(errors="ignore")
+    conn.set_authorizer(_deny_attach)
+    return conn
+
+
+def _execute(conn: sqlite3.Connection, sql: str, timeout_s: float) -> int:
+    """Run one statement to the end under a time limit; return the number of result rows seen."""
+    deadline = time.monotonic() + timeout_s
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+    try:
+        cursor = conn.execute(sql)
+        rows = 0
+        while rows < MAX_ROWS and (batch := cursor.fetchmany(500)):
+            rows += len(batch)
+        return rows
+    finally:
+        conn.set_progress_handler(None, 0)
+
+
+def _error(error: Exception) -> str:
+    if "interrupted" in str(error):
+        return "timeout"
+    return type(error).__name__
+
+
+def _plain(error: Exception) -> str:
+    """sqlglot's message without its terminal colour codes."""
+    return f"{type(error).__name__}: " + _ANSI.sub("", str(error))
+
+
+def _national_to_plain(node: exp.Expression) -> exp.Expression:
+    """T-SQL's N'text' stays N'text' in sqlglot's SQLite output, which SQLite rejects."""
+    return exp.Literal.string(node.this) if isinstance(node, exp.National) else node
+
+
+def to_sqlite(text: str, dialect: str | None, strict: bool = False) -> list[tuple[exp.Expression, str]]:
+    """Parse `text` as `dialect` and write each statement as SQLite; `strict` raises on unsupported syntax."""
+    level = ErrorLevel.RAISE if strict else ErrorLevel.IGNORE
+    return [(e, e.sql("sqlite", unsupported_level=level)) for e in parse(text, dialect)]
+
+
+def parse(text: str, dialect: str | None) -> list[exp.Expression]:
+    """The statements of `text` read as `dialect` (raises sqlglot's errors), ready for SQLite output."""
+    parsed = [e for e in sqlglot.parse(text, read=dialect) if e]
+    if "n'" in text.lower():
+        parsed = [e.transform(_national_to_plain) for e in parsed]
+    return parsed
+
+
+def materialise(
+    context: str, dialects: Sequence[str | None] = READ_DIALECTS, timeout_s: float = TIMEOUT_S
+) -> tuple[sqlite3.Connection, list[str], str | None]:
+    """Build an in-memory database from `context`: (connection, SQLite statements, dialect that worked)."""
+    failure: Rejected | None = None
+    for dialect in dialects:
+        try:
+            statements = [sql for _, sql in to_sqlite(context, dialect)]
+        except SqlglotError as error:
+            failure = failure or Rejected("context does not parse", _plain(error))
+            continue
+        if not statements:
+            raise Rejected("empty context")
+        conn = _connect()
+        try:
+            for statement in statements:
+                _execute(conn, statement, timeout_s)
+        except (sqlite3.Error, sqlite3.Warning) as error:
+            conn.close()
+            if failure is None or failure.reason == "context does not parse":
+                failure = Rejected(
+                    f"context fails to execute ({_error(error)})", f"{error} in {statement[:200]}"
+                )
+            continue
+        return conn, statements, dialect
+    assert failure is not None, "no read dialects given"
+    raise failure
+
+
+def check_gold(
+    conn: sqlite3.Connection,
+    sql: str,
+    dialects: Sequence[str | None] = READ_DIALECTS,
+    kinds: Sequence[str] = QUERIES,
+    timeout_s: float = TIMEOUT_S,
+) -> tuple[str, str, int]:
+    """Transpile the gold to SQLite and execute it on `conn`: (SQLite gold, kind, result rows).
+
+    The first read dialect whose output executes wins. Only one statement is allowed, of a
+    kind in `kinds`. A write statement changes `conn`: pass a scratch database.
+    """
+    failure: Rejected | None = None
+    kinds = {k.upper() for k in kinds}
+    for dialect in dialects:
+        try:
+            parsed = parse(sql, dialect)
+        except SqlglotError as error:
+            failure = failure or Rejected("gold does not parse", _plain(error))
+            continue
+        if len(parsed) != 1:
+            raise Rejected("gold is not one statement", f"{len(parsed)} statements")
+        kind = statement_kind(parsed[0])
+        if kind not in kinds:
+            raise Rejected(f"gold is {kind}, not kept", f"kept kinds: {', '.join(sorted(kinds))}")
+        try:
+            text = parsed[0].sql("sqlite", unsupported_level=ErrorLevel.RAISE)
+        except SqlglotError as error:
+            if failure is None or failure.reason == "gold does not parse":
+                failure = Rejected("gold does not transpile", _plain(error))
+            continue
+        try:
+            return text, kind, _execute(conn, text, timeout_s)
+        except (sqlite3.Error, sqlite3.Warning) as error:
+            if failure is None or not failure.reason.startswith("gold fails"):
+                failure = Rejected(f"gold fails to execute ({_error(error)})", f"{error} in {text[:200]}")
+    assert failure is not None, "no read dialects given"
+    raise failure
+
+
+def check(
+    context: str,
+    sql: str,
+    dialects: Sequence[str | None] = READ_DIALECTS,
+    kinds: Sequence[str] = QUERIES,
+    timeout_s: float = TIMEOUT_S,
+) -> Checked:
+    """Context and gold to SQLite; the gold must execute on the database the context builds.
+
+    The gold is tried first in the dialect that read the context, then in the others.
+    """
+    conn, statements, dialect = materialise(context, dialects, timeout_s)
+    try:
+        order = [dialect, *(d for d in dialects if d != dialect)]
+        gold, kind, rows = check_gold(conn, sql, order, kinds, timeout_s)
+    finally:
+        conn.close()
+    return Checked(";\n".join(statements) + ";", gold, kind, rows)
+
+
+def scratch_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """An in-memory copy of a (read-only) database, for checking a write statement."""
+    copy = _connect()
+    conn.backup(copy)
+    return copy
