@@ -15,10 +15,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
+
+from sqlft.data.records import Example, LoadReport
 
 READ_DIALECTS: tuple[str | None, ...] = (None, "mysql", "postgres", "tsql")
 QUERIES = ("SELECT",)  # statement kinds kept by default: phase 1 teaches queries, not writes
@@ -217,3 +220,49 @@ def scratch_copy(conn: sqlite3.Connection) -> sqlite3.Connection:
     copy = _connect()
     conn.backup(copy)
     return copy
+
+
+def checked_example(
+    report: LoadReport,
+    where: str,
+    seen: set[tuple[str, str, str]],
+    question: str,
+    context: str,
+    sql: str,
+    *,
+    source: str,
+    db_id: str,
+    extra: dict[str, Any],
+    dialects: Sequence[str | None] = READ_DIALECTS,
+    kinds: Sequence[str] = QUERIES,
+    timeout_s: float = TIMEOUT_S,
+) -> Example | None:
+    """The record path of the inline-context sources: empty fields, duplicates, then `check`.
+
+    Returns the Example (SQLite context and gold; the originals and the gold's kind and result
+    size in `extra`), or None after counting the skip in `report`.
+    """
+    if not question or not sql:
+        report.skip(where, "empty question or sql", f"question={question!r}, sql={sql!r}")
+        return None
+    if not context:
+        report.skip(where, "empty context")
+        return None
+    key = (" ".join(question.split()).lower(), " ".join(context.split()), " ".join(sql.split()))
+    if key in seen:
+        report.skip(where, "duplicate", "same question, context and sql as an earlier record")
+        return None
+    seen.add(key)
+    try:
+        checked = check(context, sql, dialects, kinds, timeout_s)
+    except Rejected as rejected:
+        report.skip(where, rejected.reason, rejected.detail)
+        return None
+    extra = {
+        **extra,
+        "original_sql": sql,
+        "original_context": context,
+        "kind": checked.kind,
+        "gold_rows": checked.rows,
+    }
+    return Example(question, checked.sql, source, db_id=db_id, context=checked.context, extra=extra)
