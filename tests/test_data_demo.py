@@ -197,6 +197,15 @@ def test_dev_questions_are_unseen_in_train_and_use_held_out_values(demo):
             assert unseen and not seen & unseen, (template.name, slot)
 
 
+def test_any_prefix_of_a_split_covers_the_templates_evenly(demo):
+    for name in ("train_spider.json", "dev.json"):
+        records = _json(demo / name)
+        assert {r["template"] for r in records[: len(TEMPLATES)]} == {t.name for t in TEMPLATES}, name
+    counts = Counter(r["template"] for r in _json(demo / "train_spider.json")[: 3 * len(TEMPLATES)])
+    assert set(counts.values()) == {3}
+    assert len({r["db_id"] for r in records[:10]}) == 3  # shuffled within a round, not in template order
+
+
 def test_split_pool_holds_out_a_quarter():
     train, dev = split_pool(["b", "a", "c", "d", "e", "f", "g", "h", "a"])
     assert dev == ["b", "f"] and train == ["a", "c", "d", "e", "g", "h"]

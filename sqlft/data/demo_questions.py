@@ -584,14 +584,21 @@ def template_examples(
 
 
 def spider_splits(databases: list[Database], seed: str) -> dict[str, list[dict[str, Any]]]:
-    """{"train": [...], "dev": [...]} in Spider's record shape, for the demo databases."""
+    """{"train": [...], "dev": [...]} in Spider's record shape, for the demo databases.
+
+    Records come in rounds that each hold one record of every template still left, in a
+    shuffled order, so that any first N records (a loader's `limit`) cover the templates evenly.
+    """
     conns = {db.db_id: memory_connection(db) for db in databases}
     splits: dict[str, list[dict[str, Any]]] = {}
     for split in ("train", "dev"):
         rng = random.Random(f"{seed}-{split}")
-        records = [r for t in TEMPLATES for r in template_examples(t, conns[t.db_id], split, rng)]
-        rng.shuffle(records)
-        splits[split] = records
+        per_template = [template_examples(t, conns[t.db_id], split, rng) for t in TEMPLATES]
+        splits[split] = []
+        for round_ in itertools.zip_longest(*per_template):
+            records = [r for r in round_ if r is not None]
+            rng.shuffle(records)
+            splits[split] += records
     for conn in conns.values():
         conn.close()
     return splits
