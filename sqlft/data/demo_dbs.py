@@ -39,6 +39,17 @@ class Database:
     tables: tuple[Table, ...]
 
 
+def _table(name: str, spec: str, rows: list[tuple[Any, ...]]) -> Table:
+    """A table from a compact spec: `col[:kind][*][>table.col]` per column, `*` marks the primary key."""
+    columns = []
+    for item in spec.split():
+        item, _, references = item.partition(">")
+        primary = item.endswith("*")
+        column, _, kind = item.rstrip("*").partition(":")
+        columns.append(Column(column, kind or "text", primary, references or None))
+    return Table(name, tuple(columns), tuple(rows))
+
+
 def create_table_sql(table: Table) -> str:
     """SQLite DDL with the primary and foreign keys spelled out, one column a line."""
     lines = [
@@ -127,18 +138,7 @@ def _day(rng: random.Random, start: date, span_days: int) -> str:
     return (start + timedelta(days=rng.randint(0, span_days))).isoformat()
 
 
-SHOP_CITIES = [
-    "Boston",
-    "Chicago",
-    "Denver",
-    "Austin",
-    "Seattle",
-    "Miami",
-    "Portland",
-    "Phoenix",
-    "Atlanta",
-    "Dallas",
-]
+SHOP_CITIES = "Boston Chicago Denver Austin Seattle Miami Portland Phoenix Atlanta Dallas".split()
 SHOP_PRODUCTS = {
     "Electronics": [
         "Wireless Mouse",
@@ -185,46 +185,18 @@ def shop(rng: random.Random) -> Database:
     return Database(
         "shop",
         (
-            Table(
-                "customers",
-                (
-                    Column("customer_id", "number", primary=True),
-                    Column("name"),
-                    Column("city"),
-                    Column("signup_year", "number"),
-                ),
-                tuple(customers),
-            ),
-            Table(
-                "products",
-                (
-                    Column("product_id", "number", primary=True),
-                    Column("name"),
-                    Column("category"),
-                    Column("price", "real"),
-                    Column("stock", "number"),
-                ),
-                tuple(products),
-            ),
-            Table(
+            _table("customers", "customer_id:number* name city signup_year:number", customers),
+            _table("products", "product_id:number* name category price:real stock:number", products),
+            _table(
                 "orders",
-                (
-                    Column("order_id", "number", primary=True),
-                    Column("customer_id", "number", references="customers.customer_id"),
-                    Column("order_date", "time"),
-                    Column("status"),
-                ),
-                tuple(orders),
+                "order_id:number* customer_id:number>customers.customer_id order_date:time status",
+                orders,
             ),
-            Table(
+            _table(
                 "order_items",
-                (
-                    Column("item_id", "number", primary=True),
-                    Column("order_id", "number", references="orders.order_id"),
-                    Column("product_id", "number", references="products.product_id"),
-                    Column("quantity", "number"),
-                ),
-                tuple(items),
+                "item_id:number* order_id:number>orders.order_id "
+                "product_id:number>products.product_id quantity:number",
+                items,
             ),
         ),
     )
@@ -260,47 +232,18 @@ def school(rng: random.Random) -> Database:
     return Database(
         "school",
         (
-            Table(
-                "teachers",
-                (
-                    Column("teacher_id", "number", primary=True),
-                    Column("name"),
-                    Column("department"),
-                    Column("hire_year", "number"),
-                ),
-                tuple(teachers),
-            ),
-            Table(
+            _table("teachers", "teacher_id:number* name department hire_year:number", teachers),
+            _table(
                 "courses",
-                (
-                    Column("course_id", "number", primary=True),
-                    Column("title"),
-                    Column("department"),
-                    Column("credits", "number"),
-                    Column("teacher_id", "number", references="teachers.teacher_id"),
-                ),
-                tuple(courses),
+                "course_id:number* title department credits:number teacher_id:number>teachers.teacher_id",
+                courses,
             ),
-            Table(
-                "students",
-                (
-                    Column("student_id", "number", primary=True),
-                    Column("name"),
-                    Column("major"),
-                    Column("year", "number"),
-                    Column("age", "number"),
-                ),
-                tuple(students),
-            ),
-            Table(
+            _table("students", "student_id:number* name major year:number age:number", students),
+            _table(
                 "enrollments",
-                (
-                    Column("enrollment_id", "number", primary=True),
-                    Column("student_id", "number", references="students.student_id"),
-                    Column("course_id", "number", references="courses.course_id"),
-                    Column("grade", "number"),
-                ),
-                tuple(enrollments),
+                "enrollment_id:number* student_id:number>students.student_id "
+                "course_id:number>courses.course_id grade:number",
+                enrollments,
             ),
         ),
     )
@@ -339,48 +282,19 @@ def library(rng: random.Random) -> Database:
     return Database(
         "library",
         (
-            Table(
-                "authors",
-                (
-                    Column("author_id", "number", primary=True),
-                    Column("name"),
-                    Column("country"),
-                    Column("birth_year", "number"),
-                ),
-                tuple(authors),
-            ),
-            Table(
+            _table("authors", "author_id:number* name country birth_year:number", authors),
+            _table(
                 "books",
-                (
-                    Column("book_id", "number", primary=True),
-                    Column("title"),
-                    Column("author_id", "number", references="authors.author_id"),
-                    Column("genre"),
-                    Column("pages", "number"),
-                    Column("published_year", "number"),
-                ),
-                tuple(books),
+                "book_id:number* title author_id:number>authors.author_id "
+                "genre pages:number published_year:number",
+                books,
             ),
-            Table(
-                "members",
-                (
-                    Column("member_id", "number", primary=True),
-                    Column("name"),
-                    Column("city"),
-                    Column("join_year", "number"),
-                ),
-                tuple(members),
-            ),
-            Table(
+            _table("members", "member_id:number* name city join_year:number", members),
+            _table(
                 "loans",
-                (
-                    Column("loan_id", "number", primary=True),
-                    Column("book_id", "number", references="books.book_id"),
-                    Column("member_id", "number", references="members.member_id"),
-                    Column("loan_date", "time"),
-                    Column("days", "number"),
-                ),
-                tuple(loans),
+                "loan_id:number* book_id:number>books.book_id "
+                "member_id:number>members.member_id loan_date:time days:number",
+                loans,
             ),
         ),
     )
@@ -429,21 +343,11 @@ class MiniDomain:
             (i, name, rng.choice(self.categories), measures[i - 1], rng.randint(1, 3))
             for i, name in enumerate(rng.sample(self.child_names, 6), 1)
         ]
-        parent = Table(
-            self.parent, (Column("id", "number", True), Column("name"), Column(self.attr)), tuple(parents)
+        parent = _table(self.parent, f"id:number* name {self.attr}", parents)
+        child_spec = (
+            f"id:number* name {self.category} {self.measure}:number {self.fk}:number>{self.parent}.id"
         )
-        child = Table(
-            self.child,
-            (
-                Column("id", "number", True),
-                Column("name"),
-                Column(self.category),
-                Column(self.measure, "number"),
-                Column(self.fk, "number", references=f"{self.parent}.id"),
-            ),
-            tuple(children),
-        )
-        return parent, child
+        return parent, _table(self.child, child_spec, children)
 
 
 def _words(text: str) -> tuple[str, ...]:
