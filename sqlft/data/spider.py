@@ -46,7 +46,11 @@ def load_spider(
     schemas = load_tables_json(tables)
     if files:
         report = LoadReport("spider", " + ".join(str(f) for f in files), strict)
-        rows = (row for file in files for row in read_rows(file, report))
+        rows = (
+            (f"{file.name} {where}" if len(files) > 1 else where, record)
+            for file in files
+            for where, record in read_rows(file, report)
+        )
         total = None
     else:
         hub_split = HUB_SPLITS.get(split, split)
