@@ -1,7 +1,10 @@
 """The demo data: deterministic, executable, varied, honestly split, in the layouts its loaders read."""
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -69,6 +72,13 @@ def test_two_builds_are_identical(demo, tmp_path):
             assert _dump(demo / name) == _dump(other / name), name
         else:
             assert (demo / name).read_bytes() == (other / name).read_bytes(), name
+
+
+def test_a_build_in_another_process_with_another_hash_seed_is_identical(demo, tmp_path):
+    code = f"from sqlft.data.demo import build_demo; build_demo({str(tmp_path / 'other')!r})"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert read_manifest(tmp_path / "other")["files"] == read_manifest(demo)["files"]
 
 
 def test_layout_is_spiders_release_plus_phase1(demo):

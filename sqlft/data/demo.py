@@ -114,6 +114,8 @@ def build_demo(dest: str | Path) -> Path:
     tmp.chmod(0o755)  # mkdtemp makes it private; the demo is plain shared data
     try:
         _write(tmp)
+        if is_built(dest):  # a concurrent build finished first
+            return dest
         if dest.exists():  # empty, or an older or damaged demo build
             shutil.rmtree(dest)
         os.replace(tmp, dest)
