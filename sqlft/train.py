@@ -1,0 +1,265 @@
+"""One training phase with TRL's SFTTrainer: completion-only loss, explicit precision, checkpoints, resume.
+
+Records are `{"prompt", "completion"}` (see `sqlft.prompts`). They are tokenised here rather than by
+TRL so that the boundaries are exact: the prompt is tokenised alone and without special tokens,
+exactly as `sqlft.generate` feeds it at inference (the chat template wrote any BOS), the
+completion (SQL + EOS) follows, and only the completion tokens are supervised. TRL 1.16 would
+tokenise `prompt + completion` as one string with the tokenizer's special tokens: a second BOS on
+Llama/Mistral templates that already write one, and a prompt/completion boundary that can merge
+into one token. Records longer than `max_length` are
+dropped and counted, never truncated (a cut SQL target teaches cut SQL).
+
+A finished phase leaves in `output_dir`: `adapter/` (PEFT layout), `phase_config.json`,
+`training_log.json` and the marker `phase_done.json`; a rerun finds the marker and skips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MARKER = "phase_done.json"
+ADAPTER_DIR = "adapter"
+# Keys of a preset's phase section that are not trainer settings (they choose data and samples).
+NON_TRAINER_KEYS = {"data", "eval_limit", "sample_questions"}
+
+
+@dataclass
+class PhaseConfig:
+    """Trainer settings for one phase; field names follow the preset's phase section."""
+
+    output_dir: str
+    learning_rate: float = 1e-4
+    epochs: float = 1.0
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = 4
+    grad_accum: int = 4
+    warmup_ratio: float = 0.03
+    scheduler: str = "cosine"  # cosine | linear | constant
+    optimizer: str = "auto"  # auto: paged_adamw_8bit on GPU, adamw_torch on CPU
+    gradient_checkpointing: bool = False  # applied on GPU only: on CPU it costs 40% and saves nothing needed
+    eval_steps: int = 50  # 0: no evaluation
+    save_steps: int = 50
+    save_total_limit: int = 2
+    seed: int = 42
+    max_length: int = 1024
+    compute_dtype: str = "auto"  # auto (from the model) | fp32 | fp16 | bf16
+    report_to: str = "none"  # none | wandb
+    group_by_length: bool = True  # batches of similar length: little padding without packing
+    logging_steps: int = 1
+
+    @classmethod
+    def from_dict(cls, values: Any, **extra: Any) -> PhaseConfig:
+        """From a dict or a preset phase section (dataclass); `extra` adds output_dir, max_length, ..."""
+        if dataclasses.is_dataclass(values):
+            values = dataclasses.asdict(values)
+        values = {k: v for k, v in {**values, **extra}.items() if k not in NON_TRAINER_KEYS}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"phase config: unknown keys {unknown}. Fix: use only {sorted(known)}")
+        if not 0 <= values.get("warmup_ratio", 0) < 1:
+            raise ValueError(f"phase config: warmup_ratio={values['warmup_ratio']} must be in [0, 1)")
+        return cls(**values)
+
+
+@dataclass
+class TrainResult:
+    output_dir: str
+    adapter_dir: str | None  # None when the run stopped before the end
+    global_step: int
+    finished: bool
+    skipped: bool = False  # the phase was already done and was not rerun
+    train_loss: float | None = None
+    losses: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"} per logged step
+    dropped_too_long: int = 0
+    seconds: float = 0.0
+
+
+def compute_dtype(model: Any) -> torch.dtype:
+    """The dtype the model computes in: bitsandbytes' compute dtype if quantised, else its weights' dtype."""
+    quant = getattr(getattr(model, "config", None), "quantization_config", None)
+    if quant is not None:
+        get = quant.get if isinstance(quant, dict) else lambda k, d=None: getattr(quant, k, d)
+        dtype = get("bnb_4bit_compute_dtype") if get("load_in_4bit", False) else None
+        if dtype is not None:
+            return getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    for param in model.parameters():
+        if param.is_floating_point() and not param.requires_grad:
+            return param.dtype
+    return torch.float32
+
+
+def tokenize_records(
+    records: list[dict[str, Any]], tokenizer: Any, max_length: int
+) -> tuple[list[dict[str, list[int]]], int]:
+    """input_ids / completion_mask / length per record, and how many were dropped as too long.
+
+    Both parts are tokenised without special tokens, as `sqlft.generate` tokenises prompts: the
+    chat template already wrote any BOS. The completion ends in exactly one EOS (appended if the
+    text lacks it).
+    """
+    eos_id = tokenizer.eos_token_id
+    rows, dropped = [], 0
+    for record in records:
+        prompt, completion = record["prompt"], record["completion"]
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+        if not completion_ids or completion_ids[-1] != eos_id:
+            completion_ids.append(eos_id)
+        ids = prompt_ids + completion_ids
+        if len(ids) > max_length:
+            dropped += 1
+            continue
+        mask = [0] * len(prompt_ids) + [1] * len(completion_ids)
+        rows.append({"input_ids": ids, "completion_mask": mask, "length": len(ids)})
+    return rows, dropped
+
+
+def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool):
+    from trl import SFTConfig
+
+    dtype = compute_dtype(model) if config.compute_dtype == "auto" else _DTYPES[config.compute_dtype]
+    optimizer = (
+        config.optimizer if config.optimizer != "auto" else "paged_adamw_8bit" if on_gpu else "adamw_torch"
+    )
+    evaluate = has_eval and config.eval_steps > 0
+    return SFTConfig(
+        output_dir=config.output_dir,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of all steps
+        lr_scheduler_type=config.scheduler,
+        optim=optimizer,
+        # precision always explicit: SFTConfig otherwise turns bf16 on by itself
+        fp16=on_gpu and dtype == torch.float16,
+        bf16=on_gpu and dtype == torch.bfloat16,
+        use_cpu=not on_gpu,
+        gradient_checkpointing=on_gpu and config.gradient_checkpointing,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=config.eval_steps if evaluate else None,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        length_column_name="length",
+        report_to=["wandb"] if config.report_to == "wandb" else "none",
+        dataloader_num_workers=0,
+    )
+
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    return [{"step": e["step"], "loss": e["loss"]} for e in log_history if "loss" in e]
+
+
+def _load_finished(model: Any, output_dir: Path) -> TrainResult:
+    """Put a finished phase's adapter weights into `model` and return its recorded result."""
+    from peft import set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    marker = json.loads((output_dir / MARKER).read_text())
+    set_peft_model_state_dict(model, load_peft_weights(str(output_dir / ADAPTER_DIR)))
+    print(f"{output_dir}: phase already finished at step {marker['global_step']}; loaded its adapter")
+    return TrainResult(**{**marker, "skipped": True})
+
+
+def build_trainer(
+    model: Any,
+    tokenizer: Any,
+    train_records: list[dict[str, Any]],
+    eval_records: list[dict[str, Any]] | None,
+    config: PhaseConfig,
+    callbacks: list[Any] | None = None,
+):
+    """The SFTTrainer for a phase, on pre-tokenised records; returns it and the count dropped as too long."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    if tokenizer.pad_token is None:
+        raise ValueError("tokenizer has no pad token. Fix: set tokenizer.pad_token (sqlft.model does this)")
+    train_rows, dropped = tokenize_records(train_records, tokenizer, config.max_length)
+    if not train_rows:
+        raise ValueError(f"no training record fits max_length={config.max_length}. Fix: raise max_length")
+    eval_rows, eval_dropped = tokenize_records(eval_records or [], tokenizer, config.max_length)
+    if dropped or eval_dropped:
+        print(f"dropped {dropped} train and {eval_dropped} eval records over {config.max_length} tokens")
+    on_gpu = any(p.device.type == "cuda" for p in model.parameters())
+    trainer = SFTTrainer(
+        model=model,
+        args=_training_args(config, model, bool(eval_rows), on_gpu),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    return trainer, dropped
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    train_records: list[dict[str, Any]],
+    eval_records: list[dict[str, Any]] | None,
+    config: PhaseConfig | dict[str, Any],
+    *,
+    resume: bool = False,
+    skip_finished: bool = True,
+    callbacks: list[Any] | None = None,
+) -> TrainResult:
+    """Train the LoRA `model` (see `sqlft.lora.add_lora`) for one phase and save its adapter.
+
+    `resume=True` continues from the last checkpoint in output_dir (same step, optimizer and
+    scheduler). A phase whose marker exists is not rerun when `skip_finished`: its adapter is
+    loaded into `model` instead, so that what follows sees the trained weights.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    config = config if isinstance(config, PhaseConfig) else PhaseConfig.from_dict(config)
+    output_dir = Path(config.output_dir)
+    if skip_finished and (output_dir / MARKER).is_file():
+        return _load_finished(model, output_dir)
+
+    trainer, dropped = build_trainer(model, tokenizer, train_records, eval_records, config, callbacks)
+    checkpoint = get_last_checkpoint(str(output_dir)) if resume and output_dir.is_dir() else None
+    if resume and checkpoint is None:
+        print(f"{output_dir}: no checkpoint to resume from; starting at step 0")
+    started = time.monotonic()
+    outcome = trainer.train(resume_from_checkpoint=checkpoint)
+    state = trainer.state
+    result = TrainResult(
+        output_dir=str(output_dir),
+        adapter_dir=None,
+        global_step=state.global_step,
+        finished=state.global_step >= state.max_steps,
+        train_loss=outcome.training_loss,
+        losses=_losses(state.log_history),
+        dropped_too_long=dropped,
+        seconds=round(time.monotonic() - started, 2),
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "training_log.json").write_text(json.dumps(state.log_history, indent=1))
+    (output_dir / "phase_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    if result.finished:
+        trainer.model.save_pretrained(str(output_dir / ADAPTER_DIR))
+        tokenizer.save_pretrained(str(output_dir / ADAPTER_DIR))
+        result.adapter_dir = str(output_dir / ADAPTER_DIR)
+        (output_dir / MARKER).write_text(json.dumps(dataclasses.asdict(result), indent=1))
+    return result
