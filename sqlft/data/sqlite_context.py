@@ -115,7 +115,7 @@ def _national_to_plain(node: exp.Expression) -> exp.Expression:
 def to_sqlite(text: str, dialect: str | None, strict: bool = False) -> list[tuple[exp.Expression, str]]:
     """Parse `text` as `dialect` and write each statement as SQLite; `strict` raises on unsupported syntax."""
     level = ErrorLevel.RAISE if strict else ErrorLevel.IGNORE
-    return [(e, e.sql("sqlite", unsupported_level=level)) for e in parse(text, dialect)]
+    return [(e, e.sql("sqlite", copy=False, unsupported_level=level)) for e in parse(text, dialect)]
 
 
 def parse(text: str, dialect: str | None) -> list[exp.Expression]:
@@ -181,7 +181,7 @@ def check_gold(
         if kind not in kinds:
             raise Rejected(f"gold is {kind}, not kept", f"kept kinds: {', '.join(sorted(kinds))}")
         try:
-            text = parsed[0].sql("sqlite", unsupported_level=ErrorLevel.RAISE)
+            text = parsed[0].sql("sqlite", copy=False, unsupported_level=ErrorLevel.RAISE)
         except SqlglotError as error:
             if failure is None or failure.reason == "gold does not parse":
                 failure = Rejected("gold does not transpile", _plain(error))
