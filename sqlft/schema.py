@@ -25,6 +25,7 @@ from sqlft.data.records import DataError, Example
 SAMPLE_CHARS = 30  # longer sample strings are cut to this many characters
 SAMPLE_TIMEOUT_S = 2.0  # per column; a column whose query runs longer gets no samples
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ONE_LINE = str.maketrans("\n\r\t", "   ")
 
 
 @dataclass
@@ -394,7 +395,7 @@ def format_sample(value: Any) -> str:
     if isinstance(value, bytes):
         value = value.decode(errors="ignore")
     if isinstance(value, str):
-        text = " ".join(value.split())
+        text = value.translate(_ONE_LINE)  # keeps leading/trailing spaces: 'US' and 'US ' differ
         if len(text) > SAMPLE_CHARS:
             text = text[:SAMPLE_CHARS] + "..."
         return "'" + text.replace("'", "''") + "'"

@@ -204,3 +204,10 @@ def test_store_unknown_db_id_says_where_it_looked(spider_dir):
     assert "Fix" in message
     with pytest.raises(DataError, match="neither db_id nor context"):
         store.for_example(Example("q", "SELECT 1", "csv"))
+
+
+def test_samples_keep_significant_spaces_but_stay_on_one_line():
+    conn = sqlite3.connect(":memory:")
+    conn.executescript("CREATE TABLE a (code TEXT); INSERT INTO a VALUES ('US'), ('US'), ('US '), ('x\ny');")
+    schema = Schema.from_sqlite(conn, sample_values=3)
+    assert schema.render("compact") == "a(code TEXT [e.g. 'US', 'US ', 'x y'])"
