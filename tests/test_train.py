@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from sqlft.config import PhaseSection
 from sqlft.lora import add_lora
+from sqlft.model import load_model_and_tokenizer
 from sqlft.testing import CORPUS, chat_prompt, tiny_model_path
 from sqlft.train import MARKER, PhaseConfig, build_trainer, tokenize_records, train
 
@@ -191,20 +192,11 @@ def test_phase_two_continues_the_phase_one_adapter(tmp_path):
 
 
 def test_nf4_model_trains_on_cpu(tmp_path):
-    from transformers import BitsAndBytesConfig
-
-    path = tiny_model_path("llama")
-    quant = BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
-    )
-    model = AutoModelForCausalLM.from_pretrained(path, quantization_config=quant)
-    for module in model.modules():  # DESIGN.md: keep the CPU 4-bit weight layout trainable
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-    tok = AutoTokenizer.from_pretrained(path)
+    model, tok = load_model_and_tokenizer(str(tiny_model_path("llama")), quantization="nf4")
+    assert model.is_loaded_in_4bit
     peft_model = add_lora(model, "attention")
     before = lora_weight(peft_model)
-    result = train(peft_model, tok, records(tok, 16), None, config(tmp_path, max_steps=6))
+    result = train(peft_model, tok, records(tok, 8), None, config(tmp_path, max_steps=6))
     losses = [e["loss"] for e in result.losses]
     assert result.finished and losses[-1] < losses[0]
     assert not torch.equal(lora_weight(peft_model), before)
