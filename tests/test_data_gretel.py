@@ -10,7 +10,7 @@ from sqlft.data import DataError, load_examples
 from sqlft.data.gretel import load_gretel
 
 FIXTURE = Path(__file__).parent / "fixtures" / "gretel_sample.jsonl"
-KEPT = ["gretel-5097", "gretel-5098", "gretel-5099", "gretel-5100", "gretel-5111"]
+KEPT = ["gretel-5097", "gretel-5098", "gretel-5099", "gretel-5100", "gretel-5101", "gretel-5111"]
 
 
 def fixture_rows() -> list[dict]:
@@ -26,9 +26,9 @@ def run(example) -> list[tuple]:
 def test_keeps_queries_whose_gold_runs_and_counts_every_drop():
     examples, report = load_gretel(FIXTURE)
     assert [e.db_id for e in examples] == KEPT
-    assert (report.read, report.kept, report.skipped) == (15, 5, 10)
+    assert (report.read, report.kept, report.skipped) == (15, 6, 9)
     assert dict(report.dropped) == {
-        "gold fails to execute (OperationalError)": 2,
+        "gold fails to execute (OperationalError)": 1,
         "gold is DELETE, not kept": 1,
         "gold is INSERT, not kept": 1,
         "context does not parse": 1,
@@ -52,6 +52,7 @@ def test_kept_examples_rebuild_and_answer_in_sqlite():
     assert run(by_id["gretel-5098"]) == [("Ship A",)]  # MySQL backticks
     assert run(by_id["gretel-5099"]) == [("Adele",), ("ABBA",)]  # Postgres ILIKE
     assert run(by_id["gretel-5100"]) == [("Desk",)]  # T-SQL TOP and N''
+    assert "DATE(CURRENT_TIMESTAMP, '-1 YEAR')" in by_id["gretel-5101"].sql  # MySQL DATE_SUB(NOW(), ...)
     lamp = by_id["gretel-5100"]
     assert "N'" not in lamp.context and "TOP" not in lamp.sql
     assert lamp.source == "gretel"
@@ -66,11 +67,11 @@ def test_write_tasks_are_kept_when_asked():
     examples, report = load_gretel(FIXTURE, statements=("SELECT", "INSERT", "DELETE"))
     kinds = {e.db_id: e.extra["kind"] for e in examples}
     assert kinds["gretel-5102"] == "DELETE" and kinds["gretel-5110"] == "INSERT"
-    assert report.kept == 7
+    assert report.kept == 8
 
 
 def test_strict_stops_at_the_first_bad_record():
-    with pytest.raises(DataError, match=r"gretel_sample\.jsonl: line 5: gold fails to execute"):
+    with pytest.raises(DataError, match=r"gretel_sample\.jsonl: line 6: gold is DELETE, not kept"):
         load_gretel(FIXTURE, strict=True)
 
 
@@ -98,7 +99,7 @@ def test_file_types_and_split_folders_give_the_same_records(tmp_path, suffix):
 def test_hub_download_names_are_found_in_a_folder(tmp_path):
     pd.DataFrame(fixture_rows()).to_parquet(tmp_path / "synthetic_text_to_sql_test.snappy.parquet")
     examples, _ = load_gretel(tmp_path, "test")
-    assert len(examples) == 5
+    assert len(examples) == 6
 
 
 def test_loads_from_the_hub_when_no_path(monkeypatch):

@@ -103,3 +103,32 @@ def test_statement_kind():
     assert statement_kind(sqlglot.parse_one("WITH a AS (SELECT 1) SELECT * FROM a")) == "SELECT"
     assert statement_kind(sqlglot.parse_one("SELECT 1 UNION SELECT 2")) == "SELECT"
     assert statement_kind(sqlglot.parse_one("INSERT INTO t VALUES (1)")) == "INSERT"
+
+
+SALES = "CREATE TABLE s (d DATE); INSERT INTO s VALUES ('2024-03-01');"
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT YEAR(d), MONTH(d), DAY(d) FROM s", (2024, 3, 1)),  # MySQL
+        ("SELECT EXTRACT(YEAR FROM d), DATEPART(month, d) FROM s", (2024, 3)),  # Postgres, T-SQL
+        (
+            "SELECT DATE_ADD(d, INTERVAL 3 MONTH), DATE_SUB(d, INTERVAL 1 YEAR) FROM s",
+            ("2024-06-01", "2023-03-01"),
+        ),
+        ("SELECT d + INTERVAL '2 weeks', d - INTERVAL '1 day' FROM s", ("2024-03-15", "2024-02-29")),
+        ("SELECT DATEADD(week, -1, d) FROM s", ("2024-02-23",)),  # SQLite has no WEEK: 7 days
+        ("SELECT COUNT(*) FROM s WHERE d <= NOW() AND d <= CURDATE()", (1,)),
+    ],
+)
+def test_dates_become_sqlite_idioms_with_the_same_answer(sql, expected):
+    checked = check(SALES, sql)
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(checked.context)
+    assert conn.execute(checked.sql).fetchone() == expected
+
+
+def test_an_unknown_date_unit_is_left_to_fail():
+    with pytest.raises(Rejected, match="gold fails to execute"):
+        check(SALES, "SELECT DATE_SUB(d, INTERVAL 1 QUARTER) FROM s")

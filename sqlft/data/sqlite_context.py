@@ -123,7 +123,63 @@ def parse(text: str, dialect: str | None) -> list[exp.Expression]:
     parsed = [e for e in sqlglot.parse(text, read=dialect) if e]
     if "n'" in text.lower():
         parsed = [e.transform(_national_to_plain) for e in parsed]
+    if _DATE_WORDS.search(text):
+        parsed = [e.transform(_sqlite_dates) for e in parsed]
     return parsed
+
+
+# sqlglot 30 leaves these as they are in SQLite output, which SQLite then refuses (YEAR, NOW,
+# INTERVAL) or, for WEEK, silently answers NULL; rewritten here into SQLite's date idioms.
+_DATE_WORDS = re.compile(
+    r"(?i)\b(now|getdate|sysdate|curdate|year|month|day|extract|date_?add|date_sub|interval)\b"
+)
+_PARTS = {"YEAR": "%Y", "MONTH": "%m", "DAY": "%d", "HOUR": "%H", "MINUTE": "%M", "SECOND": "%S"}
+_NOW = {"NOW": exp.CurrentTimestamp, "GETDATE": exp.CurrentTimestamp, "SYSDATE": exp.CurrentTimestamp}
+_NOW["CURDATE"] = exp.CurrentDate
+
+
+def _part(unit: str, value: exp.Expression) -> exp.Expression:
+    return exp.cast(exp.func("STRFTIME", exp.Literal.string(_PARTS[unit]), value), "INTEGER")
+
+
+def _shift(
+    node: exp.Expression, this: exp.Expression, amount: exp.Expression, unit: Any, sign: int
+) -> exp.Expression:
+    """SQLite's DATE(this, '±n unit'); `node` itself when the shift is not a literal amount."""
+    if isinstance(amount, exp.Interval):
+        amount, unit = amount.this, amount.args.get("unit")
+    if isinstance(amount, exp.Neg) and isinstance(amount.this, exp.Literal):
+        amount, sign = amount.this, -sign
+    if not isinstance(amount, exp.Literal):
+        return node
+    number, _, word = amount.name.strip().partition(" ")
+    unit_name = (word or (unit.name if unit is not None else "")).strip().upper().rstrip("S")
+    try:
+        value = float(number) * sign
+    except ValueError:
+        return node
+    if unit_name == "WEEK":
+        value, unit_name = value * 7, "DAY"
+    if unit_name not in _PARTS:
+        return node
+    count = exp.Literal.number(int(value) if value.is_integer() else value)
+    return exp.DateAdd(this=this, expression=count, unit=exp.var(unit_name))
+
+
+def _sqlite_dates(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Anonymous) and node.name.upper() in _NOW and not node.expressions:
+        return _NOW[node.name.upper()]()
+    if isinstance(node, (exp.Year, exp.Month, exp.Day)):
+        return _part(node.key.upper(), node.this)
+    if isinstance(node, exp.Extract) and node.this.name.upper() in _PARTS:
+        return _part(node.this.name.upper(), node.expression)
+    if isinstance(node, (exp.DateAdd, exp.DateSub)):
+        sign = -1 if isinstance(node, exp.DateSub) else 1
+        return _shift(node, node.this, node.expression, node.args.get("unit"), sign)
+    if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
+        sign = -1 if isinstance(node, exp.Sub) else 1
+        return _shift(node, node.this, node.expression, None, sign)
+    return node
 
 
 def materialise(
