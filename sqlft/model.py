@@ -34,6 +34,7 @@ PAD_CANDIDATES = (
     "<|endoftext|>",
 )
 NEW_PAD = "<|pad|>"
+CONVERT_VERSION = 2  # bump when convert_gguf changes what it writes, so cached folders are redone
 
 
 @dataclass
@@ -226,7 +227,7 @@ def convert_gguf(gguf: Path, dest: Path) -> Path:
     """Convert a GGUF file to a Hugging Face folder at `dest` once (fp32 weights, clean special
     tokens, pad != eos); later calls return the folder. Written to a temp folder, then renamed."""
     marker = dest / "sqlft_gguf.json"
-    stamp = {"gguf": str(gguf), "size": gguf.stat().st_size}
+    stamp = {"gguf": str(gguf), "size": gguf.stat().st_size, "version": CONVERT_VERSION}
     try:
         if json.loads(marker.read_text()) == stamp:
             return dest
@@ -237,6 +238,10 @@ def convert_gguf(gguf: Path, dest: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # the weights are already dequantised to fp32; drop the GGUF quantizer so save_pretrained works
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     _fix_chatml_specials(tokenizer, model)
     ensure_pad_token(tokenizer, model)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -269,6 +274,7 @@ def _fix_chatml_specials(tokenizer, model) -> None:
         raise ValueError(f"tokenizer still prepends BOS {tokenizer.bos_token!r}; fix its post-processor")
     for cfg in (model.config, model.generation_config):
         cfg.eos_token_id = tokenizer.eos_token_id
+    tokenizer.model_max_length = getattr(model.config, "max_position_embeddings", tokenizer.model_max_length)
 
 
 def ensure_pad_token(tokenizer, model=None) -> str:
