@@ -140,3 +140,19 @@ def test_missing_file_and_folder_without_split(tmp_path):
         load_gretel(tmp_path / "absent.parquet")
     with pytest.raises(DataError, match="no file for split 'validation'"):
         load_gretel(tmp_path, "validation")
+
+
+def test_kept_contexts_give_schemas_with_every_table_the_gold_uses():
+    import sqlglot
+    from sqlglot import exp
+
+    from sqlft.schema import SchemaStore
+
+    store = SchemaStore(sample_values=2)
+    for example in load_gretel(FIXTURE)[0]:
+        schema = store.for_example(example)
+        tree = sqlglot.parse_one(example.sql, read="sqlite")
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        used = {t.name.lower() for t in tree.find_all(exp.Table)} - ctes
+        assert used <= {name.lower() for name in schema.table_names}, example.db_id
+        assert "e.g." in schema.render("compact")
