@@ -230,7 +230,7 @@ def text(value: Any) -> str:
 
 
 def load_user_file(
-    path: str | Path,
+    path: str | Path | None,
     split: str | None = None,
     *,
     strict: bool = False,
