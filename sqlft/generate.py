@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlft.extract import extract_sql
@@ -87,6 +87,37 @@ def _pick(logits, do_sample: bool, temperature: float, top_p: float, generator):
     return tokens, logprobs.gather(-1, tokens[:, None]).squeeze(-1)
 
 
+def shared_prefix_len(rows: Sequence[Sequence[int]]) -> int:
+    """Tokens all rows start with, leaving each row at least one token of its own (0 for one row)."""
+    if len(rows) < 2:
+        return 0
+    first, n = rows[0], min(len(r) for r in rows) - 1
+    for row in rows[1:]:
+        k = 0
+        while k < n and row[k] == first[k]:
+            k += 1
+        n = k
+    return n
+
+
+def _prefill_cost(encoded: list[list[int]], order: list[int], per_batch: int) -> int:
+    """Prompt tokens the model computes when batching `order` (shared prefix once, padding included)."""
+    cost = 0
+    for start in range(0, len(order), per_batch):
+        rows = [encoded[i] for i in order[start : start + per_batch]]
+        shared = shared_prefix_len(rows)
+        cost += shared + len(rows) * (max(len(r) for r in rows) - shared)
+    return cost
+
+
+def batch_order(encoded: list[list[int]], per_batch: int) -> list[int]:
+    """Longest-first order (least padding) or token order (prompts sharing a schema side by side),
+    whichever leaves the model fewer prompt tokens to compute."""
+    by_length = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    by_tokens = sorted(range(len(encoded)), key=lambda i: encoded[i])
+    return min(by_length, by_tokens, key=lambda order: _prefill_cost(encoded, order, per_batch))
+
+
 def _decode_batch(
     model: Any,
     rows: list[list[int]],
@@ -104,16 +135,25 @@ def _decode_batch(
     from transformers import DynamicCache
 
     device = _input_device(model)
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        input_ids[i, width - len(r) :] = torch.tensor(r)
-        mask[i, width - len(r) :] = 1
-    input_ids, mask = input_ids.to(device), mask.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
     cache = DynamicCache(config=model.config)
+    shared = shared_prefix_len(rows)
+    if shared:  # the common prefix (system prompt, schema) is computed once, then copied per row
+        prefix = torch.tensor([rows[0][:shared]], device=device)
+        model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.batch_repeat_interleave(len(rows))
+    # suffixes are left-padded, so padding sits between the prefix and each row's own tokens
+    width = max(len(r) for r in rows) - shared
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
+    positions = torch.full((len(rows), width), shared, dtype=torch.long)
+    mask[:, :shared] = 1
+    for i, r in enumerate(rows):
+        n = len(r) - shared
+        input_ids[i, width - n :] = torch.tensor(r[shared:])
+        mask[i, shared + width - n :] = 1
+        positions[i, width - n :] = torch.arange(shared, len(r))
+    input_ids, mask, positions = input_ids.to(device), mask.to(device), positions.to(device)
+    stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=device)
     out_tokens: list[list[int]] = [[] for _ in rows]
     totals = [0.0] * len(rows)
     steps = [0] * len(rows)
@@ -195,8 +235,8 @@ def generate_sql(
     for i, ids in enumerate(encoded):
         if not ids:
             raise ValueError(f"prompt {i} is empty after tokenization; give every record a prompt")
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))  # longest first: OOM shows early
     per_batch = max(1, batch_size // n)
+    order = batch_order(encoded, per_batch)
     results: list[Generation | None] = [None] * len(encoded)
     new_tokens, started = 0, time.perf_counter()
     was_training = model.training
@@ -240,3 +280,18 @@ def _generation(candidates: list[Candidate]) -> Generation:
     return Generation(
         best.raw, best.sql, best.num_tokens, best.score, candidates if len(candidates) > 1 else []
     )
+
+
+def predict_records(
+    model: Any, tokenizer: Any, records: Sequence[dict[str, Any]], **generate_kwargs: Any
+) -> list[dict[str, Any]]:
+    """Prediction records for `sqlft eval`: each input record (with `prompt` and gold `sql`) plus
+    `gold`, `pred` (extracted SQL), `raw` (model output), and `candidates` when sampling n > 1."""
+    generations = generate_sql(model, tokenizer, [r["prompt"] for r in records], **generate_kwargs)
+    out = []
+    for record, gen in zip(records, generations, strict=True):
+        pred = {**record, "gold": record["sql"], "pred": gen.sql, "raw": gen.raw}
+        if gen.candidates:
+            pred["candidates"] = [asdict(c) for c in gen.candidates]
+        out.append(pred)
+    return out
