@@ -22,6 +22,7 @@ from sqlft.placement import Placement, choose_placement
 log = logging.getLogger(__name__)
 
 QUANTIZATIONS = ("nf4", "int8", None)
+DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # preset spellings
 EMBEDDED = {"smollm2-135m": "SmolLM2-135M-Instruct.Q4_1.gguf"}
 # Existing tokens that can serve as pad when pad is missing or equals eos, best first.
 PAD_CANDIDATES = (
@@ -118,16 +119,18 @@ def load_model_and_tokenizer(
 ):
     """Return (model, tokenizer) from a hub id, a local folder, a GGUF file or `smollm2-135m`.
 
-    `quantization`: "nf4" (QLoRA 4-bit), "int8" or None. `compute_dtype` overrides the hardware
-    choice. `placement` is a preset value (see `sqlft.placement`); an explicit `device_map` /
-    `max_memory` wins over it. The tokenizer pads on the right (training); generation code
-    switches to left padding itself. `model.sqlft_load_info.summary()` explains the choices.
+    `quantization`: "nf4" (QLoRA 4-bit), "int8" or None/"none". `compute_dtype` ("fp16", "bf16",
+    "fp32", a torch.dtype; None/"auto" = by hardware) overrides the hardware choice. `placement`
+    is a preset value (see `sqlft.placement`); an explicit `device_map` / `max_memory` wins over it.
+    The tokenizer pads on the right (training); generation code switches to left padding itself.
+    `model.sqlft_load_info.summary()` explains the choices.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
+    quantization = None if quantization == "none" else quantization
     if quantization not in QUANTIZATIONS:
-        raise ValueError(f"quantization must be one of nf4, int8 or None, not {quantization!r}")
+        raise ValueError(f"quantization must be one of nf4, int8 or none, not {quantization!r}")
     path, notes = resolve_source(name_or_path, gguf_file)
     where = choose_placement(placement, max_memory_per_gpu=max_memory_per_gpu)
     if device_map is not None:
@@ -135,8 +138,12 @@ def load_model_and_tokenizer(
     elif max_memory is not None:
         where.max_memory = max_memory
     precision = choose_compute_dtype(quantization, device="cpu" if not where.on_gpu else None)
-    if compute_dtype is not None:
-        dtype = getattr(torch, compute_dtype) if isinstance(compute_dtype, str) else compute_dtype
+    if compute_dtype not in (None, "auto"):
+        dtype = compute_dtype
+        if isinstance(dtype, str):
+            dtype = getattr(torch, DTYPE_NAMES.get(dtype, dtype), None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"compute_dtype {compute_dtype!r}: use auto, fp32, fp16, bf16 or a torch.dtype")
         precision = Precision(dtype, f"{str(dtype).removeprefix('torch.')} given explicitly")
 
     quant_config = None
@@ -170,6 +177,17 @@ def load_model_and_tokenizer(
     model.sqlft_load_info = LoadInfo(name_or_path, str(path), quantization, precision, where, pad, notes)
     log.info("%s", model.sqlft_load_info.summary())
     return model, tokenizer
+
+
+def load_tokenizer(name_or_path: str, *, gguf_file: str | None = None, revision: str | None = None):
+    """The tokenizer `load_model_and_tokenizer` would return (same source resolution, pad != eos,
+    right padding), without loading weights."""
+    from transformers import AutoTokenizer
+
+    path, _ = resolve_source(name_or_path, gguf_file)
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+    ensure_pad_token(tokenizer)
+    return tokenizer
 
 
 def resolve_source(name_or_path: str, gguf_file: str | None = None) -> tuple[str, list[str]]:

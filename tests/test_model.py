@@ -77,9 +77,21 @@ def test_pad_is_added_and_embeddings_grow_only_when_needed():
     assert model.config.pad_token_id == 3 == model.generation_config.pad_token_id
 
 
-def test_load_rejects_unknown_quantization():
+def test_load_rejects_unknown_quantization_and_dtype():
     with pytest.raises(ValueError, match="nf4"):
         sm.load_model_and_tokenizer("whatever", "fp8")
+    with pytest.raises(ValueError, match="fp16"):
+        sm.load_model_and_tokenizer(str(testing.tiny_model_path("llama")), "none", compute_dtype="half-ish")
+
+
+def test_preset_spellings_and_tokenizer_only_loading():
+    model, tok = sm.load_model_and_tokenizer(
+        str(testing.tiny_model_path("phi")), "none", compute_dtype="bf16"
+    )
+    assert model.dtype == torch.bfloat16 and model.sqlft_load_info.quantization is None
+    assert "given explicitly" in model.sqlft_load_info.summary()
+    alone = sm.load_tokenizer(str(testing.tiny_model_path("phi")))
+    assert alone.pad_token_id == tok.pad_token_id != alone.eos_token_id and alone.padding_side == "right"
 
 
 def test_missing_gguf_names_the_file(tmp_path):
