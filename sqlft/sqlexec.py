@@ -15,9 +15,20 @@ from typing import Any
 
 # Authorizer action codes a read-only query needs; everything else (writes, DDL, ATTACH,
 # PRAGMA, transactions, ...) is denied.
-_ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+_ALLOWED_ACTIONS = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    sqlite3.SQLITE_RECURSIVE,
+}
 _DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"}
 MAX_VALUE_BYTES = 10_000_000
+MAX_SQL_BYTES = 1_000_000
+# SQLite's own allocations, process-wide: a runaway sort fails with "out of memory" instead of
+# taking the machine.
+MAX_HEAP_BYTES = 2 << 30
+# Building an in-memory database from a context may create and fill tables, never touch files.
+_BUILD_DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA}
 
 
 class QueryError(Exception):
@@ -34,13 +45,22 @@ def _authorize(action: int, arg1: Any, arg2: Any, db_name: Any, trigger: Any) ->
     return sqlite3.SQLITE_OK if action in _ALLOWED_ACTIONS else sqlite3.SQLITE_DENY
 
 
+def _authorize_build(action: int, arg1: Any, arg2: Any, db_name: Any, trigger: Any) -> int:
+    if action == sqlite3.SQLITE_FUNCTION and str(arg2).lower() in _DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_DENY if action in _BUILD_DENIED_ACTIONS else sqlite3.SQLITE_OK
+
+
 def _lenient_text(raw: bytes) -> str:
     return raw.decode(errors="ignore")
 
 
 def _harden(conn: sqlite3.Connection) -> sqlite3.Connection:
     conn.text_factory = _lenient_text
+    conn.execute("PRAGMA temp_store = MEMORY")  # sorts and temp b-trees never spill to files
+    conn.execute(f"PRAGMA hard_heap_limit = {MAX_HEAP_BYTES}")
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES)
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.set_authorizer(_authorize)
     return conn
@@ -56,11 +76,17 @@ def connect_readonly(db_path: str | Path) -> sqlite3.Connection:
 
 
 def connect_memory(statements: str | list[str] | None = None) -> sqlite3.Connection:
-    """An in-memory database built from trusted statements, then locked down like a file."""
+    """An in-memory database built from schema statements, then locked down like a file.
+
+    The statements may create and fill tables but not attach files or run pragmas.
+    """
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     conn.text_factory = _lenient_text
+    conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.set_authorizer(_authorize_build)
     for statement in [statements] if isinstance(statements, str) else statements or []:
         conn.executescript(statement)
+    conn.set_authorizer(None)
     return _harden(conn)
 
 
@@ -68,11 +94,11 @@ def _classify(error: sqlite3.Error) -> str:
     text = str(error).lower()
     if "interrupted" in text:
         return "timeout"
-    if "too big" in text or "too many" in text:
+    if any(s in text for s in ("too big", "too many", "too large", "out of memory")):
         return "limit"
     if "not authorized" in text or "authorization denied" in text:
         return "denied"
-    if "syntax error" in text or "incomplete input" in text or "unrecognized token" in text:
+    if any(s in text for s in ("syntax error", "incomplete input", "unrecognized token", "one statement")):
         return "syntax"
     if "no such" in text or "ambiguous column" in text:
         return "schema"
@@ -80,21 +106,29 @@ def _classify(error: sqlite3.Error) -> str:
 
 
 def run_query(
-    conn: sqlite3.Connection, sql: str, timeout_s: float = 10.0, max_rows: int | None = 100_000
+    conn: sqlite3.Connection,
+    sql: str,
+    timeout_s: float = 10.0,
+    max_rows: int | None = 100_000,
+    *,
+    truncate: bool = False,
 ) -> list[tuple]:
     """Execute one statement and return its rows, or raise QueryError.
 
-    More than `max_rows` rows raises a `limit` error (pass the number of rows you can use plus
-    one to stop reading early). The time limit interrupts SQLite itself.
+    More than `max_rows` rows raises a `limit` error, or with `truncate` returns the first
+    `max_rows` rows and stops reading (an evaluator that needs n rows reads n + 1 to learn
+    "more than n" cheaply). The time limit interrupts SQLite itself.
     """
     deadline = time.monotonic() + timeout_s
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
     try:
         cursor = conn.execute(sql)
         rows: list[tuple] = []
-        while batch := cursor.fetchmany(1000):
+        while batch := cursor.fetchmany(1000 if max_rows is None else min(1000, max_rows + 1 - len(rows))):
             rows.extend(batch)
             if max_rows is not None and len(rows) > max_rows:
+                if truncate:
+                    return rows[:max_rows]
                 raise QueryError("limit", f"more than {max_rows} result rows")
         return rows
     except sqlite3.Warning as error:  # e.g. "You can only execute one statement at a time."

@@ -1,0 +1,71 @@
+"""Exact match after normalisation with sqlglot: case, whitespace, quoting and safe aliases.
+
+Two queries match when their canonical forms are equal. The canonical form lowercases
+identifiers and keywords, drops quotes where a name does not need them, replaces a table alias
+by its table name when that table occurs once in its SELECT, and drops column aliases that
+nothing refers to. String literals keep their case. This is stricter than execution match and
+looser than string equality; it is not Spider's component-set "exact set match".
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def _unalias_tables(select) -> None:
+    from sqlglot import exp
+
+    tables = [t for t in select.find_all(exp.Table) if t.parent_select is select]
+    names = [t.name.lower() for t in tables]
+    renames = {}
+    for table in tables:
+        alias = table.alias
+        if alias and names.count(table.name.lower()) == 1:
+            renames[alias.lower()] = table.name.lower()
+            table.set("alias", None)
+    if not renames:
+        return
+    for column in select.find_all(exp.Column):
+        if column.table and column.table.lower() in renames and column.parent_select is select:
+            column.set("table", exp.to_identifier(renames[column.table.lower()]))
+
+
+def _unalias_columns(select) -> None:
+    from sqlglot import exp
+
+    used = {c.name.lower() for c in select.find_all(exp.Column) if not c.table}
+    for item in list(select.expressions):
+        if isinstance(item, exp.Alias) and item.alias.lower() not in used:
+            item.replace(item.this)
+
+
+@lru_cache(maxsize=4096)
+def normalize_sql(sql: str) -> str | None:
+    """Canonical text of a query, or None when sqlglot cannot parse it as one statement."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return None
+    if len(statements) != 1:
+        return None
+    tree = statements[0]
+    for identifier in tree.find_all(exp.Identifier):
+        name = identifier.name.lower()
+        identifier.set("this", name)
+        identifier.set("quoted", not _PLAIN_NAME.fullmatch(name))
+    for select in list(tree.find_all(exp.Select)):
+        _unalias_tables(select)
+        _unalias_columns(select)
+    return tree.sql(dialect="sqlite", normalize_functions="lower")
+
+
+def exact_match(pred: str, gold: str) -> bool:
+    """True when both queries parse and normalise to the same text."""
+    pred_norm = normalize_sql(pred)
+    return pred_norm is not None and pred_norm == normalize_sql(gold)

@@ -1,0 +1,251 @@
+"""Evaluate prediction records and write the report: per-record verdicts, a summary overall and
+by hardness, error counts, ROUGE, as JSON plus CSV, and a printable table.
+
+A prediction record has `gold`, `pred` and `db_id` (or `context`: SQLite statements that build
+an in-memory database); every other field is kept as it came.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlft.evaluate.exact import exact_match
+from sqlft.evaluate.execution import ERROR_LABELS, Executor
+from sqlft.evaluate.hardness import LEVELS, hardness
+
+# errors that mean the record could not be scored at all (the gold side or the input failed)
+UNSCORED_KINDS = ("input", "gold", "unknown_db", "context")
+RESULT_FIELDS = ("exec_match", "exact_match", "valid", "hardness", "gold_empty", "error_kind", "error")
+
+
+def read_predictions(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a JSON Lines file; a bad line becomes a record holding only its `error`."""
+    records = []
+    with open(path, encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            where = f"{path} line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                records.append(_bad(where, f"not JSON ({error.msg})", "write one JSON object per line"))
+                continue
+            if not isinstance(record, dict):
+                records.append(
+                    _bad(where, "not a JSON object", 'write {"db_id": ..., "gold": ..., "pred": ...}')
+                )
+                continue
+            problem = record_problem(record)
+            if problem:
+                record.update(_bad(where, *problem))
+            records.append(record)
+    return records
+
+
+def record_problem(record: dict[str, Any]) -> tuple[str, str] | None:
+    """(what is wrong, how to fix it) for a record that cannot be evaluated, else None."""
+    missing = [k for k in ("gold", "pred") if not isinstance(record.get(k), str)]
+    if missing:
+        return f"missing or non-string {' and '.join(missing)}", "give `gold` and `pred` as SQL strings"
+    if not record.get("db_id") and not record.get("context"):
+        return "neither db_id nor context", "give `db_id` (a folder under --db-dir) or `context` (SQL)"
+    return None
+
+
+def _bad(where: str, what: str, fix: str) -> dict[str, Any]:
+    return {"error_kind": "input", "error": f"input: {where}: {what}; fix: {fix}"}
+
+
+_worker: Executor | None = None
+
+
+def _init_worker(db_dir: str | None, timeout_s: float, keep_distinct: bool) -> None:
+    global _worker
+    _worker = Executor(db_dir, timeout_s, keep_distinct)
+
+
+def evaluate_record(executor: Executor, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its verdict fields (RESULT_FIELDS) added."""
+    out = dict(record)
+    out["hardness"] = hardness(record) if isinstance(record.get("gold"), str) else None
+    if out.get("error_kind") == "input":
+        out.update(exec_match=False, exact_match=False, valid=None, gold_empty=None)
+        return out
+    if not record.get("db_id") and not record.get("context"):  # API callers skip read_predictions
+        problem = record_problem(record) or ("no database", "give db_id or context")
+        out.update(_bad("record", *problem))
+        out.update(exec_match=False, exact_match=False, valid=None, gold_empty=None)
+        return out
+    outcome = executor.exec_match(record["pred"], record["gold"], record.get("db_id"), record.get("context"))
+    out.update(
+        exec_match=outcome.match,
+        exact_match=exact_match(record["pred"], record["gold"]),
+        valid=outcome.valid,
+        gold_empty=outcome.gold_empty,
+        error_kind=outcome.error_kind,
+        error=outcome.error,
+    )
+    return out
+
+
+def _evaluate_in_worker(record: dict[str, Any]) -> dict[str, Any]:
+    assert _worker is not None
+    return evaluate_record(_worker, record)
+
+
+def evaluate_predictions(
+    records: list[dict[str, Any]],
+    db_dir: str | Path | None,
+    *,
+    timeout_s: float = 30.0,
+    keep_distinct: bool = False,
+    workers: int = 1,
+    with_rouge: bool = True,
+) -> dict[str, Any]:
+    """{"summary": ..., "records": [...]}: every record in order with its verdict fields."""
+    for record in records:
+        if record.get("error_kind") != "input" and (problem := record_problem(record)):
+            record.update(_bad("record", *problem))
+    settings = (str(db_dir) if db_dir is not None else None, timeout_s, keep_distinct)
+    if workers > 1 and len(records) > 1:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=settings) as pool:
+            chunk = max(1, min(64, len(records) // (workers * 4)))
+            results = list(pool.map(_evaluate_in_worker, records, chunksize=chunk))
+    else:
+        executor = Executor(*settings)
+        try:
+            results = [evaluate_record(executor, r) for r in records]
+        finally:
+            executor.close()
+    summary = summarize(results, with_rouge=with_rouge)
+    summary["settings"] = {"db_dir": settings[0], "timeout_s": timeout_s, "keep_distinct": keep_distinct}
+    return {"summary": summary, "records": results}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[str, Any]:
+    """Counts and accuracies. `exec_accuracy` is over scored records (gold executed);
+    `exec_accuracy_all` over every record; `exec_accuracy_nonempty_gold` leaves out records
+    whose gold result is empty (an empty prediction matches them)."""
+    n = len(records)
+    scored = [r for r in records if r.get("error_kind") not in UNSCORED_KINDS]
+    nonempty = [r for r in scored if r.get("gold_empty") is False]
+    matches = sum(bool(r["exec_match"]) for r in records)
+    summary: dict[str, Any] = {
+        "n": n,
+        "scored": len(scored),
+        "exec_match": matches,
+        "exec_accuracy": _rate(matches, len(scored)),
+        "exec_accuracy_all": _rate(matches, n),
+        "empty_gold": sum(r.get("gold_empty") is True for r in scored),
+        "empty_gold_matches": sum(bool(r["exec_match"]) for r in scored if r.get("gold_empty") is True),
+        "nonempty_gold": len(nonempty),
+        "exec_accuracy_nonempty_gold": _rate(sum(bool(r["exec_match"]) for r in nonempty), len(nonempty)),
+        "exact_match": sum(bool(r["exact_match"]) for r in records),
+        "exact_accuracy": _rate(sum(bool(r["exact_match"]) for r in scored), len(scored)),
+        "valid": sum(r.get("valid") is True for r in records),
+        "valid_rate": _rate(sum(r.get("valid") is True for r in scored), len(scored)),
+        "errors": dict(Counter(r["error_kind"] for r in records if r.get("error_kind"))),
+    }
+    by_hardness = {}
+    for level in (*LEVELS, None):
+        group = [r for r in scored if r.get("hardness") == level]
+        if level is None and not group:
+            continue
+        hits = sum(bool(r["exec_match"]) for r in group)
+        by_hardness[level or "unknown"] = {
+            "n": len(group),
+            "exec_match": hits,
+            "exec_accuracy": _rate(hits, len(group)),
+            "exact_accuracy": _rate(sum(bool(r["exact_match"]) for r in group), len(group)),
+        }
+    summary["by_hardness"] = by_hardness
+    if with_rouge:
+        from sqlft.evaluate.rouge import rouge
+
+        pairs = [(r["pred"], r["gold"]) for r in records if r.get("error_kind") != "input"]
+        summary["rouge"] = rouge([p for p, _ in pairs], [g for _, g in pairs])
+    return summary
+
+
+def csv_columns(records: list[dict[str, Any]]) -> list[str]:
+    """Scalar fields in first-seen order, verdict fields last (nested fields such as `sql` left out)."""
+    seen: dict[str, None] = {}
+    for record in records:
+        for key, value in record.items():
+            if key not in RESULT_FIELDS and (value is None or isinstance(value, str | int | float | bool)):
+                seen.setdefault(key)
+    return [*seen, *RESULT_FIELDS]
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
+    """Write REPORT.json and REPORT.csv (one row per record) beside it; returns both paths."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    csv_path = path.with_suffix(".csv")
+    columns = csv_columns(report["records"])
+    with open(csv_path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(report["records"])
+    return path, csv_path
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The summary as a plain-text table for a terminal or a notebook."""
+    lines = [f"{'':<12}{'count':>7}{'exec':>8}{'exact':>8}"]
+    for level, row in summary["by_hardness"].items():
+        lines.append(
+            f"{level:<12}{row['n']:>7}{_pct(row['exec_accuracy']):>8}{_pct(row['exact_accuracy']):>8}"
+        )
+    lines.append(
+        f"{'all':<12}{summary['scored']:>7}{_pct(summary['exec_accuracy']):>8}{_pct(summary['exact_accuracy']):>8}"
+    )
+    lines.append(
+        f"exec accuracy without empty-gold records: {_pct(summary['exec_accuracy_nonempty_gold'])} "
+        f"({summary['empty_gold_matches']} of {summary['empty_gold']} empty-gold records matched)"
+    )
+    lines.append(
+        f"valid SQL: {_pct(summary['valid_rate'])}   records: {summary['n']}, scored: {summary['scored']}"
+    )
+    if summary["errors"]:
+        lines.append("errors: " + ", ".join(f"{_label(k)} {v}" for k, v in sorted(summary["errors"].items())))
+    if summary.get("rouge"):
+        lines.append("ROUGE: " + "  ".join(f"{k} {v:.3f}" for k, v in summary["rouge"].items()))
+    return "\n".join(lines)
+
+
+def _label(kind: str) -> str:
+    return "input" if kind == "input" else ERROR_LABELS.get(kind, kind)
+
+
+def failure_table(report: dict[str, Any], examples: int = 2, width: int = 80) -> str:
+    """Markdown: each error kind (and wrong results) with its count and a few examples."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in report["records"]:
+        if not record["exec_match"]:
+            kind = _label(record["error_kind"]) if record.get("error_kind") else "wrong result"
+            groups.setdefault(kind, []).append(record)
+    total = len(report["records"]) or 1
+    lines = ["| failure | count | share | example |", "|---|---:|---:|---|"]
+    for kind, group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        for i, record in enumerate(group[:examples]):
+            text = record.get("error") or f"pred: {record.get('pred', '')}"
+            text = " ".join(str(text).split())[:width].replace("|", "\\|")
+            head = f"| {kind} | {len(group)} | {len(group) / total:.1%} |" if i == 0 else "| | | |"
+            lines.append(f"{head} {text} |")
+    return "\n".join(lines)
