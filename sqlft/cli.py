@@ -10,7 +10,9 @@ from importlib import import_module
 
 # name -> one-line help; the module sqlft.commands.<name> does the work
 COMMANDS = {
+    "eval": "score predictions: execution match (Spider rules), exact match, valid SQL, ROUGE",
     "data": "turn a dataset into prompt/completion JSON Lines and report what was kept",
+    "predict": "generate SQL for prompt records and write predictions for `sqlft eval`",
     "run": "run the notebook series (baseline, phase 1, phase 2, evaluation) from a preset",
 }
 
