@@ -25,6 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db-dir", help="folder of <db_id>/<db_id>.sqlite (default: PATH/database)")
     parser.add_argument("--tables", help="Spider-style tables.json (default: PATH/tables.json)")
     parser.add_argument("--limit", type=int, help="keep at most N records")
+    user = parser.add_argument_group("your own CSV/JSONL (--source csv)")
+    user.add_argument("--question-col", default="question")
+    user.add_argument("--sql-col", default="query")
+    user.add_argument("--context-col", default="context", help="inline CREATE TABLE/INSERT context")
+    user.add_argument("--db-id-col", default="db_id", help="names a database under --db-dir")
+    user.add_argument("--dialect", help="SQL dialect of the file (default: try several)")
+    parser.add_argument(
+        "--statements",
+        default="SELECT",
+        help="gold statement kinds to keep, comma-separated (gretel, sql-create-context, csv)",
+    )
     parser.add_argument(
         "--strict", action="store_true", help="stop at the first bad record instead of skipping"
     )
@@ -34,6 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from sqlft.data.prepare import prepare_records
 
+    options = {}
+    if args.source in ("gretel", "sql-create-context", "csv"):
+        options["statements"] = tuple(s.strip().upper() for s in args.statements.split(","))
+    if args.source == "csv":
+        options.update(
+            question_col=args.question_col,
+            sql_col=args.sql_col,
+            context_col=args.context_col,
+            db_id_col=args.db_id_col,
+            dialect=args.dialect,
+        )
     tokenizer = None
     if args.tokenizer:
         from sqlft.model import load_tokenizer
@@ -53,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             tables_json=args.tables,
             strict=args.strict,
             limit=args.limit,
+            **options,
         )
     except (DataError, FileNotFoundError) as error:
         print(f"sqlft data: {error}", file=sys.stderr)

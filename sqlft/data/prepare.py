@@ -75,6 +75,8 @@ def prepare_records(
         tables_json = tables_json or (root / "tables.json" if (root / "tables.json").is_file() else None)
     if source == "spider" and tables_json is not None:
         loader_options.setdefault("tables_json", tables_json)
+    if source == "csv" and db_dir is not None:
+        loader_options.setdefault("db_dir", db_dir)
     examples, report = load_examples(source, path, split, strict=strict, limit=limit, **loader_options)
     store = SchemaStore(db_dir=db_dir, tables_json=tables_json, sample_values=sample_values)
     tmpl = load_template(template)
