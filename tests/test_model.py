@@ -182,3 +182,10 @@ def test_smollm2_loads_clean_and_stops_at_eos(quantization):
     new = out[0, enc.input_ids.shape[1] :]
     assert new[-1].item() == tok.eos_token_id, tok.decode(new)
     assert "Paris" in tok.decode(new, skip_special_tokens=True)
+
+
+def test_tiny_names_resolve_to_the_test_rig():
+    assert sm.tiny_model_name("tiny-qwen2-warm") == ("qwen2", True)
+    assert sm.tiny_model_name("tiny-gpt9") is None and sm.tiny_model_name("Qwen/Qwen2") is None
+    path, notes = sm.resolve_source("tiny-phi")
+    assert path == str(testing.tiny_model_path("phi")) and "sqlft.testing" in notes[0]

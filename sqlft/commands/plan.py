@@ -1,0 +1,72 @@
+"""`sqlft plan`: will this model and preset fit a T4? A memory table from the model's config alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", help="hub id, local folder, config.json or smollm2-135m (default: the preset's)"
+    )
+    parser.add_argument(
+        "--preset", help="preset name or YAML path; its model section and phase set the defaults"
+    )
+    parser.add_argument(
+        "--phase", default="phase1", choices=["phase1", "phase2"], help="preset phase to plan"
+    )
+    parser.add_argument("--quantization", choices=["nf4", "int8", "none"])
+    parser.add_argument("--lora", choices=["attention", "all-linear", "high-rank"], help="LoRA preset")
+    parser.add_argument("--lora-rank", type=int)
+    parser.add_argument("--max-length", type=int, help="tokens per sequence")
+    parser.add_argument("--batch-size", type=int, help="sequences per device step")
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--optimizer", choices=["paged_adamw_8bit", "adamw_8bit", "adamw_torch"])
+    parser.add_argument("--placement", choices=["single", "split", "ddp"])
+    parser.add_argument("--gpus", type=int, help="GPUs for split/ddp placement (default 2)")
+    parser.add_argument("--gpu-memory", type=float, help="GiB per GPU (default 15, a T4)")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from sqlft.plan import ModelShape, Setup, estimate, read_config, setup_from_preset
+
+    model = args.model
+    try:
+        if args.preset:
+            from sqlft.config import load_preset
+
+            preset = load_preset(args.preset)
+            setup = setup_from_preset(preset, args.phase, gpus=args.gpus or 2)
+            model = model or preset.model.name
+        else:
+            setup = Setup()
+        if not model:
+            print("sqlft plan: give --model (or a --preset that names one)", file=sys.stderr)
+            return 2
+        overrides = {
+            "quantization": args.quantization,
+            "lora": args.lora,
+            "lora_rank": args.lora_rank,
+            "max_length": args.max_length,
+            "batch_size": args.batch_size,
+            "gradient_checkpointing": args.gradient_checkpointing,
+            "optimizer": args.optimizer,
+            "placement": args.placement,
+            "gpus": args.gpus,
+            "gpu_gib": args.gpu_memory,
+        }
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(setup, key, None if value == "none" else value)
+        if setup.placement in ("split", "ddp") and args.gpus is None and setup.gpus < 2:
+            setup.gpus = 2
+        config, origin = read_config(model)
+        plan = estimate(ModelShape.from_config(config, origin), setup, model)
+    except (OSError, ValueError) as error:
+        print(f"sqlft plan: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan.to_dict(), indent=1) if args.json else plan.table())
+    return 0

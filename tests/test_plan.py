@@ -1,0 +1,132 @@
+"""`sqlft plan`: parameter counts against real models and peft, plausible T4 verdicts, the command."""
+
+import json
+
+import pytest
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+
+from sqlft import testing
+from sqlft.cli import main
+from sqlft.config import load_preset, shipped_presets
+from sqlft.plan import ModelShape, Setup, estimate, read_config, setup_from_preset
+
+# Hand-copied from the models' config.json on the hub (the sizes the plan reads).
+QWEN_7B = {
+    "model_type": "qwen2",
+    "hidden_size": 3584,
+    "intermediate_size": 18944,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 28,
+    "num_key_value_heads": 4,
+    "vocab_size": 152064,
+    "tie_word_embeddings": False,
+}
+QWEN_1_5B = {**QWEN_7B, "hidden_size": 1536, "intermediate_size": 8960, "num_attention_heads": 12}
+QWEN_1_5B.update(num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True)
+NEMO_12B = {
+    "model_type": "mistral",
+    "hidden_size": 5120,
+    "intermediate_size": 14336,
+    "num_hidden_layers": 40,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 131072,
+    "tie_word_embeddings": False,
+}
+PHI_2 = {
+    "model_type": "phi",
+    "hidden_size": 2560,
+    "intermediate_size": 10240,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": None,
+    "vocab_size": 51200,
+    "tie_word_embeddings": False,
+}
+REAL = {
+    "Qwen/Qwen2.5-Coder-7B-Instruct": QWEN_7B,
+    "Qwen/Qwen2.5-Coder-1.5B-Instruct": QWEN_1_5B,
+    "mistralai/Mistral-Nemo-Instruct-2407": NEMO_12B,
+    "microsoft/phi-2": PHI_2,
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "published"), [(QWEN_7B, 7.62e9), (QWEN_1_5B, 1.54e9), (NEMO_12B, 12.2e9), (PHI_2, 2.78e9)]
+)
+def test_parameter_counts_match_published_sizes(config, published):
+    assert ModelShape.from_config(config).total_params() == pytest.approx(published, rel=0.02)
+
+
+@pytest.mark.parametrize("arch", testing.ARCHS)
+def test_counts_match_tiny_models_and_peft(arch):
+    path = testing.tiny_model_path(arch)
+    config, _ = read_config(str(path))
+    shape = ModelShape.from_config(config)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert shape.total_params() == pytest.approx(model.num_parameters(), rel=0.03)  # norms, biases aside
+    targets = ["q_proj", "k_proj", "v_proj"] + (
+        ["dense", "fc1", "fc2"] if arch == "phi" else ["o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    peft_model = get_peft_model(model, LoraConfig(r=8, target_modules=targets))
+    assert shape.lora_params(8, "all-linear") == peft_model.get_nb_trainable_parameters()[0]
+
+
+def test_nemo_needs_two_t4s_and_smaller_models_fit_one():
+    nemo = ModelShape.from_config(NEMO_12B)
+    one = estimate(nemo, Setup(quantization="nf4", max_length=1024, batch_size=4))
+    assert not one.fits and one.verdict.startswith("does not fit")
+    split = estimate(nemo, Setup(batch_size=1, placement="split", gpus=2))
+    assert split.weights_per_gpu_gib < 7 and split.fits and split.per_gpu_gib < split.total_gib
+    assert estimate(ModelShape.from_config(QWEN_7B), Setup(batch_size=1)).fits
+    assert estimate(ModelShape.from_config(PHI_2), Setup(batch_size=4)).fits
+
+
+def test_components_move_the_right_way():
+    phi = ModelShape.from_config(PHI_2)
+    base = estimate(phi, Setup(batch_size=4))
+    parts = {c.name: c.gib for c in base.components}
+    no_ckpt = {
+        c.name: c.gib for c in estimate(phi, Setup(batch_size=4, gradient_checkpointing=False)).components
+    }
+    assert no_ckpt["activations"] > 5 * parts["activations"]
+    fp32_adam = {c.name: c.gib for c in estimate(phi, Setup(optimizer="adamw_torch")).components}
+    assert fp32_adam["optimizer states"] == pytest.approx(4 * parts["optimizer states"])
+    fp16 = {c.name: c.gib for c in estimate(phi, Setup(quantization=None)).components}
+    assert fp16["weights (block linears)"] == pytest.approx(
+        parts["weights (block linears)"] * 2 / 0.5, rel=0.05
+    )
+    assert not estimate(phi, Setup(quantization=None, gradient_checkpointing=False)).fits
+    assert estimate(phi, Setup(batch_size=8)).total_gib > base.total_gib
+    assert (
+        "gradient checkpointing" in estimate(phi, Setup(batch_size=16, gradient_checkpointing=False)).verdict
+    )
+
+
+@pytest.mark.parametrize("name", [n for n in shipped_presets() if n.startswith("kaggle")])
+def test_every_kaggle_preset_fits_its_t4s(name):
+    preset = load_preset(name)
+    plan = estimate(ModelShape.from_config(REAL[preset.model.name]), setup_from_preset(preset), name)
+    assert plan.fits, plan.table()
+
+
+def test_config_without_sizes_names_its_origin():
+    with pytest.raises(ValueError, match="my.json.*hidden_size"):
+        ModelShape.from_config({"model_type": "x", "vocab_size": 10}, "my.json")
+
+
+def test_command_prints_table_and_json(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps(NEMO_12B))
+    assert main(["plan", "--model", str(tmp_path / "config.json"), "--batch-size", "4"]) == 0
+    table = capsys.readouterr().out
+    assert "does not fit" in table and "logits and loss" in table
+    args = ["plan", "--model", str(tmp_path), "--preset", "kaggle-t4x2-mistral-nemo-12b", "--json"]
+    assert main(args) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["setup"]["placement"] == "split" and plan["fits"] and plan["setup"]["gpus"] == 2
+    assert main(["plan", "--model", "tiny-qwen2", "--placement", "ddp", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["shape"]["model_type"] == "qwen2"
+    assert main(["plan", "--model", str(tmp_path / "missing.json")]) == 2
+    assert "missing.json" in capsys.readouterr().err
