@@ -6,8 +6,10 @@ exactly as `sqlft.generate` feeds it at inference (the chat template wrote any B
 completion (SQL + EOS) follows, and only the completion tokens are supervised. TRL 1.16 would
 tokenise `prompt + completion` as one string with the tokenizer's special tokens: a second BOS on
 Llama/Mistral templates that already write one, and a prompt/completion boundary that can merge
-into one token. Records longer than `max_length` are
-dropped and counted, never truncated (a cut SQL target teaches cut SQL).
+into one token. The rows carry their labels, so a LoRA on lm_head (which TRL's SFTTrainer refuses:
+its fused loss reads lm_head.weight directly) trains the same objective with the plain Trainer.
+Records longer than `max_length` are dropped and counted, never truncated (a cut SQL target
+teaches cut SQL).
 
 A finished phase leaves in `output_dir`: `adapter/` (PEFT layout), `phase_config.json`,
 `training_log.json` and the marker `phase_done.json`; a rerun finds the marker and skips.
@@ -99,7 +101,9 @@ def compute_dtype(model: Any) -> torch.dtype:
 def tokenize_records(
     records: list[dict[str, Any]], tokenizer: Any, max_length: int
 ) -> tuple[list[dict[str, list[int]]], int]:
-    """input_ids / completion_mask / length per record, and how many were dropped as too long.
+    """input_ids / labels / length per record, and how many were dropped as too long.
+
+    Labels are -100 over the prompt and the token ids over the completion (SQL and its EOS).
 
     Both parts are tokenised without special tokens, as `sqlft.generate` tokenises prompts: the
     chat template already wrote any BOS. The completion ends in exactly one EOS (appended if the
@@ -117,8 +121,8 @@ def tokenize_records(
         if len(ids) > max_length:
             dropped += 1
             continue
-        mask = [0] * len(prompt_ids) + [1] * len(completion_ids)
-        rows.append({"input_ids": ids, "completion_mask": mask, "length": len(ids)})
+        labels = [-100] * len(prompt_ids) + completion_ids
+        rows.append({"input_ids": ids, "labels": labels, "length": len(ids)})
     return rows, dropped
 
 
@@ -160,6 +164,7 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         length_column_name="length",
         report_to=["wandb"] if config.report_to == "wandb" else "none",
         dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",  # logged as num_input_tokens_seen: throughput
     )
 
 
@@ -181,6 +186,11 @@ def _load_finished(model: Any, output_dir: Path) -> TrainResult:
     return TrainResult(**{**marker, "skipped": True})
 
 
+def _lm_head_has_lora(model: Any) -> bool:
+    head = model.get_output_embeddings()
+    return head is not None and hasattr(head, "lora_A")
+
+
 def build_trainer(
     model: Any,
     tokenizer: Any,
@@ -191,7 +201,9 @@ def build_trainer(
 ):
     """The SFTTrainer for a phase, on pre-tokenised records; returns it and the count dropped as too long."""
     from datasets import Dataset
+    from transformers import Trainer
     from trl import SFTTrainer
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     if tokenizer.pad_token is None:
         raise ValueError("tokenizer has no pad token. Fix: set tokenizer.pad_token (sqlft.model does this)")
@@ -202,7 +214,7 @@ def build_trainer(
     if dropped or eval_dropped:
         print(f"dropped {dropped} train and {eval_dropped} eval records over {config.max_length} tokens")
     on_gpu = any(p.device.type == "cuda" for p in model.parameters())
-    trainer = SFTTrainer(
+    kwargs = dict(
         model=model,
         args=_training_args(config, model, bool(eval_rows), on_gpu),
         train_dataset=Dataset.from_list(train_rows),
@@ -210,7 +222,13 @@ def build_trainer(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
-    return trainer, dropped
+    if not _lm_head_has_lora(model):
+        return SFTTrainer(**kwargs), dropped
+    # TRL 1.16's SFTTrainer computes log-probs from lm_head.weight directly and so refuses a LoRA on
+    # lm_head (the high-rank preset). The rows already hold their labels, so the plain Trainer with
+    # TRL's collator trains the same objective through the adapter.
+    collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+    return Trainer(data_collator=collator, **kwargs), dropped
 
 
 def train(

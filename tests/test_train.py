@@ -47,8 +47,10 @@ def lora_weight(model):
     return next(p for n, p in model.named_parameters() if "lora_B" in n).detach().clone()
 
 
-@pytest.mark.parametrize("pad_is_eos", [False, True])
-def test_collated_batch_supervises_exactly_the_sql_and_one_eos(tmp_path, pad_is_eos):
+@pytest.mark.parametrize(
+    "preset, pad_is_eos", [("attention", False), ("attention", True), ("high-rank", True)]
+)
+def test_collated_batch_supervises_exactly_the_sql_and_one_eos(tmp_path, preset, pad_is_eos):
     model, tok = load()
     if pad_is_eos:
         tok.pad_token = tok.eos_token
@@ -83,7 +85,7 @@ def test_completion_without_eos_gets_exactly_one(tmp_path):
     )
     assert with_eos == without
     row = with_eos[0]
-    completion = [t for t, m in zip(row["input_ids"], row["completion_mask"], strict=True) if m]
+    completion = [t for t in row["labels"] if t != -100]
     assert completion.count(tok.eos_token_id) == 1 and completion[-1] == tok.eos_token_id
 
 
@@ -200,3 +202,14 @@ def test_nf4_model_trains_on_cpu(tmp_path):
     losses = [e["loss"] for e in result.losses]
     assert result.finished and losses[-1] < losses[0]
     assert not torch.equal(lora_weight(peft_model), before)
+
+
+def test_high_rank_preset_trains_the_lm_head_adapter(tmp_path):
+    # TRL 1.16's fused LM head reads lm_head.weight directly, which would bypass a LoRA on lm_head
+    model, tok = load()
+    model = add_lora(model, "high-rank")
+    head = {n: p.detach().clone() for n, p in model.named_parameters() if "lm_head.lora_B" in n}
+    assert head and all(torch.all(p == 0) for p in head.values())
+    train(model, tok, records(tok, 8), None, config(tmp_path, max_steps=2))
+    params = dict(model.named_parameters())
+    assert all(params[n].abs().sum() > 0 for n in head)
