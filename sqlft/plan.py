@@ -19,10 +19,11 @@ CUDA_OVERHEAD_GIB = 0.8  # CUDA context, cuBLAS workspace, allocator reserve: me
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 per 256 blocks
 QUANT_BYTES = {"nf4": NF4_BYTES, "int8": 1.0 + 4 / 4096, None: 2.0}  # per block weight; None: fp16/bf16
 OPTIMIZER_BYTES = {"paged_adamw_8bit": 2, "adamw_8bit": 2, "adamw_torch": 8}  # states per trainable param
-# Activation elements kept for backward per token and layer (fp16): a Llama block saves about
-# 14 hidden-sized tensors (norm inputs in fp32, q/k/v/o inputs and outputs, LoRA dropout copies)
-# and 5 intermediate-sized ones (gate, up, activation, product, down input).
-ACT_HIDDEN, ACT_INTERMEDIATE = 14, 5
+# 16-bit elements a decoder layer keeps for backward, per token, as (per hidden unit, per
+# intermediate unit); measured by counting the tensors autograd saves in a bf16 Llama block with
+# LoRA on every linear (tests/test_plan.py re-measures them). LoRA dropout keeps a copy of each
+# adapted layer's input and its mask, hence the larger first pair.
+ACT_ELEMS = {"dropout": (31, 7), "no dropout": (19, 5)}
 LOGIT_BYTES = 12  # per logit: fp16 logits, fp32 log-softmax kept for backward, fp32 gradient
 NON_GATED = {"phi", "gpt2", "gpt_neox", "falcon", "starcoder2"}  # MLPs with two matrices, not three
 
@@ -114,6 +115,7 @@ class Setup:
     quantization: str | None = "nf4"
     lora: str = "all-linear"
     lora_rank: int = 16
+    lora_dropout: float = 0.05
     max_length: int = 1024
     batch_size: int = 4
     gradient_checkpointing: bool = True
@@ -219,6 +221,12 @@ class Plan:
         }
 
 
+def layer_activation_bytes(shape: ModelShape, tokens: int, lora_dropout: float = 0.05) -> int:
+    """Bytes one decoder layer keeps for backward over `tokens` tokens, without checkpointing."""
+    per_hidden, per_inter = ACT_ELEMS["dropout" if lora_dropout > 0 else "no dropout"]
+    return (per_hidden * shape.hidden + per_inter * shape.intermediate) * 2 * tokens
+
+
 def estimate(shape: ModelShape, setup: Setup, model: str = "model") -> Plan:
     """Sum the memory components of one training step for `shape` under `setup`."""
     s, q = setup, setup.quantization
@@ -227,7 +235,7 @@ def estimate(shape: ModelShape, setup: Setup, model: str = "model") -> Plan:
     emb_bytes = 4 if q else 2  # peft's prepare_model_for_kbit_training upcasts non-quantised weights
     lora = shape.lora_params(s.lora_rank, s.lora)
     opt_bytes = OPTIMIZER_BYTES.get(s.optimizer, 8)
-    layer_act = (ACT_HIDDEN * shape.hidden + ACT_INTERMEDIATE * shape.intermediate) * 2 * tokens
+    layer_act = layer_activation_bytes(shape, tokens, s.lora_dropout)
     if s.gradient_checkpointing:
         acts = shape.layers * shape.hidden * 2 * tokens + layer_act
         act_note = f"{s.batch_size} x {s.max_length} tokens: each layer's input, plus one layer recomputed"
@@ -297,6 +305,7 @@ def setup_from_preset(preset, phase: str = "phase1", gpus: int = 2) -> Setup:
         quantization=None if m.quantization == "none" else m.quantization,
         lora=m.lora,
         lora_rank=m.lora_r or LORA_PRESETS[m.lora]["r"],
+        lora_dropout=LORA_PRESETS[m.lora]["lora_dropout"] if m.lora_dropout is None else m.lora_dropout,
         max_length=preset.prompt.max_length,
         batch_size=p.batch_size,
         gradient_checkpointing=p.gradient_checkpointing,

@@ -3,13 +3,14 @@
 import json
 
 import pytest
+import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from sqlft import testing
 from sqlft.cli import main
 from sqlft.config import load_preset, shipped_presets
-from sqlft.plan import ModelShape, Setup, estimate, read_config, setup_from_preset
+from sqlft.plan import ModelShape, Setup, estimate, layer_activation_bytes, read_config, setup_from_preset
 
 # Hand-copied from the models' config.json on the hub (the sizes the plan reads).
 QWEN_7B = {
@@ -130,3 +131,33 @@ def test_command_prints_table_and_json(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["shape"]["model_type"] == "qwen2"
     assert main(["plan", "--model", str(tmp_path / "missing.json")]) == 2
     assert "missing.json" in capsys.readouterr().err
+
+
+def _saved_bytes_per_token(config: dict, dropout: float, tokens: tuple[int, int] = (2, 64)) -> float:
+    """Bytes autograd keeps for backward (parameters excluded) in a bf16 LoRA forward, per token."""
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**config)).to(torch.bfloat16)
+    model = get_peft_model(model, LoraConfig(r=8, lora_dropout=dropout, target_modules="all-linear"))
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(input_ids=torch.randint(config["vocab_size"], tokens))
+    return sum(saved.values()) / (tokens[0] * tokens[1])
+
+
+@pytest.mark.parametrize("dropout", [0.05, 0.0])
+def test_activation_coefficients_match_what_autograd_saves(dropout):
+    config = dict(
+        vocab_size=256, hidden_size=192, intermediate_size=512, num_attention_heads=4, num_key_value_heads=2
+    )
+    one, three = (_saved_bytes_per_token({**config, "num_hidden_layers": n}, dropout) for n in (1, 3))
+    measured = (three - one) / 2  # per layer, embeddings excluded
+    expected = layer_activation_bytes(ModelShape.from_config({**config, "num_hidden_layers": 1}), 1, dropout)
+    assert measured == pytest.approx(expected, rel=0.1)
