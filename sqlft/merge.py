@@ -13,6 +13,18 @@ from pathlib import Path
 DTYPES = ("fp16", "bf16", "fp32")
 
 
+def _untie_lm_head(model) -> None:
+    """Give lm_head its own weight: merging a LoRA into a head tied to the input embeddings would
+    change the embeddings too (SmolLM2 ties them)."""
+    import torch
+
+    head, embeddings = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is not None and head.weight is embeddings.weight:
+        head.weight = torch.nn.Parameter(embeddings.weight.detach().clone())
+        model.config.tie_word_embeddings = False
+        model.config.get_text_config().tie_word_embeddings = False
+
+
 def merge_adapter(
     base_name_or_path: str,
     adapter_dir: str | Path,
@@ -46,6 +58,9 @@ def merge_adapter(
     )
     if (adapter_dir / "tokenizer_config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
+    targets = json.loads((adapter_dir / "adapter_config.json").read_text()).get("target_modules") or []
+    if "lm_head" in targets:
+        _untie_lm_head(model)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     out_dir.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(out_dir)

@@ -60,6 +60,33 @@ def test_fp16_merge_saves_fp16_unquantised_weights(adapter, tmp_path):
     assert (out / "tokenizer_config.json").is_file()
 
 
+def test_lm_head_adapter_on_tied_embeddings_merges_correctly(tmp_path):
+    """SmolLM2 ties lm_head to the embeddings: the merge must not move the embeddings with the head."""
+    rig = tiny_model_path("llama")
+    tokenizer = AutoTokenizer.from_pretrained(rig)
+    config = AutoModelForCausalLM.from_pretrained(rig).config
+    config.tie_word_embeddings = True
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    model = add_lora(AutoModelForCausalLM.from_pretrained(tmp_path / "base"), "high-rank")
+    assert model.get_output_embeddings().base_layer.weight is model.get_input_embeddings().weight
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    model.save_pretrained(tmp_path / "adapter")
+
+    out = merge_adapter(str(tmp_path / "base"), tmp_path / "adapter", tmp_path / "merged", dtype="fp32")
+    unmerged = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tmp_path / "base"), tmp_path / "adapter"
+    )
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    torch.testing.assert_close(
+        logits(merged.eval(), tokenizer), logits(unmerged.eval(), tokenizer), rtol=0, atol=1e-4
+    )
+
+
 def test_bad_inputs_name_the_fix(adapter, tmp_path):
     base, adapter_dir = adapter
     with pytest.raises(ValueError, match="fp16, bf16, fp32"):
