@@ -223,13 +223,15 @@ def format_table(summary: dict[str, Any]) -> str:
         f"valid SQL: {_pct(summary['valid_rate'])}   records: {summary['n']}, scored: {summary['scored']}"
     )
     if summary["errors"]:
-        lines.append("errors: " + ", ".join(f"{_label(k)} {v}" for k, v in sorted(summary["errors"].items())))
+        counts = sorted(summary["errors"].items())
+        lines.append("errors: " + ", ".join(f"{error_label(k)} {v}" for k, v in counts))
     if summary.get("rouge"):
         lines.append("ROUGE: " + "  ".join(f"{k} {v:.3f}" for k, v in summary["rouge"].items()))
     return "\n".join(lines)
 
 
-def _label(kind: str) -> str:
+def error_label(kind: str) -> str:
+    """The words shown for an error kind."""
     return "input" if kind == "input" else ERROR_LABELS.get(kind, kind)
 
 
@@ -238,7 +240,7 @@ def failure_table(report: dict[str, Any], examples: int = 2, width: int = 80) ->
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in report["records"]:
         if not record["exec_match"]:
-            kind = _label(record["error_kind"]) if record.get("error_kind") else "wrong result"
+            kind = error_label(record["error_kind"]) if record.get("error_kind") else "wrong result"
             groups.setdefault(kind, []).append(record)
     total = len(report["records"]) or 1
     lines = ["| failure | count | share | example |", "|---|---:|---:|---|"]

@@ -1,0 +1,80 @@
+"""Figures from evaluation reports (matplotlib, Agg backend): accuracy by hardness for one run,
+side-by-side bars for several runs, and failures by kind."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sqlft.evaluate.report import error_label  # noqa: E402
+
+GROUPS = ("easy", "medium", "hard", "extra", "all", "non-empty gold")
+
+
+def accuracies(report: dict[str, Any], metric: str = "exec_accuracy") -> dict[str, float]:
+    """Accuracy per hardness level, overall and without empty-gold records (0 where undefined)."""
+    summary = report["summary"]
+    values = {level: summary["by_hardness"].get(level, {}).get(metric) for level in GROUPS[:4]}
+    values["all"] = summary.get(metric)
+    if metric == "exec_accuracy":
+        values["non-empty gold"] = summary.get("exec_accuracy_nonempty_gold")
+    return {k: v or 0.0 for k, v in values.items()}
+
+
+def _save(fig, path: str | Path | None):
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
+
+
+def plot_accuracy_by_hardness(report: dict[str, Any], path: str | Path | None = None, title: str = ""):
+    """Bar chart of execution accuracy per hardness level for one run."""
+    return compare_runs({title or "run": report}, path, title=title or "Execution accuracy by hardness")
+
+
+def compare_runs(
+    reports: dict[str, dict[str, Any]],
+    path: str | Path | None = None,
+    metric: str = "exec_accuracy",
+    title: str = "",
+):
+    """Grouped bars, one colour per run (e.g. baseline, phase1, phase2), one group per level."""
+    runs = {name: accuracies(report, metric) for name, report in reports.items()}
+    groups = list(next(iter(runs.values()))) if runs else []
+    width = 0.8 / max(len(runs), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(groups)), 3.8))
+    for i, (name, values) in enumerate(runs.items()):
+        xs = [g + (i - (len(runs) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, [values[g] for g in groups], width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(title or f"{metric.replace('_', ' ')} by hardness")
+    if len(runs) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_failures(report: dict[str, Any], path: str | Path | None = None, title: str = "Failures by kind"):
+    """Horizontal bars: records that did not match, by error kind ("wrong result" when it ran)."""
+    kinds = Counter(
+        error_label(r["error_kind"]) if r.get("error_kind") else "wrong result"
+        for r in report["records"]
+        if not r["exec_match"]
+    )
+    fig, ax = plt.subplots(figsize=(6, 0.4 * max(len(kinds), 1) + 1.2))
+    names = [k for k, _ in kinds.most_common()][::-1]
+    ax.barh(names, [kinds[k] for k in names])
+    ax.set_xlabel("records")
+    ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
