@@ -23,9 +23,14 @@ class Choice:
     errors: list[str | None] = field(default_factory=list)
 
 
+def _value(v: Any) -> str:
+    return repr(int(v)) if isinstance(v, float) and v.is_integer() else repr(v)
+
+
 def denotation(rows: list[tuple]) -> tuple:
-    """A key equal for results that hold the same bag of rows, whatever the row and column order."""
-    return tuple(sorted(repr(sorted(map(repr, row))) for row in rows))
+    """A key equal for results that hold the same bag of rows, whatever the row and column
+    order; values compare as in execution match (1 == 1.0, 1 != '1')."""
+    return tuple(sorted(repr(sorted(map(_value, row))) for row in rows))
 
 
 def _execute(candidates: Sequence[str], run: Run) -> list[tuple | Exception]:
