@@ -4,9 +4,9 @@ import torch
 from sqlft import testing
 from sqlft.generate import (
     Generation,
-    batch_order,
     generate_sql,
     merge_adapter,
+    plan_batches,
     predict_records,
     shared_prefix_len,
     stop_token_ids,
@@ -166,10 +166,14 @@ def test_shared_prefix_len() -> None:
     assert shared_prefix_len([[7, 1], [8, 1]]) == 0
 
 
-def test_batch_order_groups_shared_prefixes_or_lengths() -> None:
+def test_plan_batches_groups_shared_prefixes() -> None:
     schema_a, schema_b = [1] * 50, [2] * 50
-    encoded = [schema_a + [5], schema_b + [6, 6], schema_a + [7, 7, 7], schema_b + [8]]
-    order = batch_order(encoded, per_batch=2)
-    assert {frozenset(order[:2]), frozenset(order[2:])} == {frozenset({0, 2}), frozenset({1, 3})}
-    unrelated = [[i] * n for i, n in enumerate([3, 9, 5, 7])]
-    assert batch_order(unrelated, per_batch=2) == [1, 3, 2, 0]  # longest first
+    encoded = [schema_a + [5], schema_b + [6, 6], schema_a + [7, 7, 7], schema_b + [8], schema_a + [9]]
+    batches = plan_batches(encoded, per_batch=2)
+    assert batches == [[2, 0], [4], [1, 3]]  # a group's last batch may be short; longest first inside
+
+
+def test_plan_batches_without_shared_prefixes_sorts_by_length() -> None:
+    unrelated = [[i] * n for i, n in enumerate([3, 9, 5, 7, 4])]
+    assert plan_batches(unrelated, per_batch=2) == [[1, 3], [2, 4], [0]]
+    assert sorted(i for b in plan_batches(unrelated, per_batch=3) for i in b) == [0, 1, 2, 3, 4]
