@@ -1,0 +1,146 @@
+"""`sqlft eval` and evaluate_predictions: records in order, bad lines counted, summary, files."""
+
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from sqlft.evaluate.report import evaluate_predictions, failure_table, format_table, read_predictions
+
+
+@pytest.fixture
+def db_dir(tmp_path):
+    root = tmp_path / "db"
+    (root / "toy").mkdir(parents=True)
+    conn = sqlite3.connect(root / "toy" / "toy.sqlite")
+    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, "y"), (3, "z")])
+    conn.commit()
+    conn.close()
+    return root
+
+
+RECORDS = [
+    {"id": 0, "db_id": "toy", "gold": "SELECT a FROM t", "pred": "SELECT a FROM t", "question": "all a"},
+    {"id": 1, "db_id": "toy", "gold": "SELECT a FROM t WHERE a > 5", "pred": "SELECT a FROM t WHERE a > 9"},
+    {"id": 2, "db_id": "toy", "gold": "SELECT count(*) FROM t", "pred": "SELECT nope FROM t"},
+    {
+        "id": 3,
+        "db_id": "toy",
+        "gold": "SELECT a, b FROM t ORDER BY a",
+        "pred": "SELECT b, a FROM t ORDER BY a DESC",
+    },
+    {"id": 4, "db_id": "../toy", "gold": "SELECT 1", "pred": "SELECT 1"},
+    {"id": 5, "db_id": "toy", "gold": "SELECT bad FROM t", "pred": "SELECT 1"},
+    {
+        "id": 6,
+        "context": "CREATE TABLE u (x); INSERT INTO u VALUES (4);",
+        "gold": "SELECT 4",
+        "pred": "SELECT x FROM u",
+    },
+]
+
+
+def _write_jsonl(path, lines):
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_records_keep_order_fields_and_get_verdicts(db_dir):
+    report = evaluate_predictions([dict(r) for r in RECORDS], db_dir, timeout_s=5)
+    records = report["records"]
+    assert [r["id"] for r in records] == list(range(7))
+    assert records[0]["question"] == "all a"
+    assert [r["exec_match"] for r in records] == [True, True, False, False, False, False, True]
+    assert records[0]["exact_match"] and not records[3]["exact_match"]
+    assert records[2]["error"].startswith("unknown table/column") and records[2]["valid"] is False
+    assert records[4]["error"].startswith("unknown db")
+    assert records[5]["error"].startswith("gold error")
+    assert records[1]["gold_empty"] is True and records[0]["gold_empty"] is False
+    assert all(r["hardness"] in {"easy", "medium", "hard", "extra"} for r in records)
+    summary = report["summary"]
+    assert (summary["n"], summary["scored"], summary["exec_match"]) == (7, 5, 3)
+    assert summary["exec_accuracy"] == pytest.approx(3 / 5)
+    assert summary["exec_accuracy_nonempty_gold"] == pytest.approx(2 / 4)  # record 1 left out
+    assert (summary["empty_gold"], summary["empty_gold_matches"]) == (1, 1)
+    assert summary["errors"] == {"schema": 1, "unknown_db": 1, "gold": 1}
+    assert sum(row["n"] for row in summary["by_hardness"].values()) == 5
+    assert set(summary["rouge"]) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+    assert "without empty-gold" in format_table(summary)
+    assert "| unknown table/column | 1 |" in failure_table(report)
+
+
+def test_workers_give_the_same_records_in_the_same_order(db_dir):
+    many = [dict(RECORDS[i % len(RECORDS)], id=i) for i in range(40)]
+    one = evaluate_predictions([dict(r) for r in many], db_dir, timeout_s=5, with_rouge=False)
+    two = evaluate_predictions([dict(r) for r in many], db_dir, timeout_s=5, workers=2, with_rouge=False)
+    assert two["records"] == one["records"]
+    assert two["summary"] == one["summary"]
+
+
+def test_bad_lines_are_counted_errors_naming_file_and_line(tmp_path, db_dir):
+    path = _write_jsonl(
+        tmp_path / "pred.jsonl",
+        [
+            RECORDS[0],
+            "{not json",
+            "[1, 2]",
+            {"db_id": "toy", "pred": "SELECT 1"},
+            {"gold": "SELECT 1", "pred": "x"},
+        ],
+    )
+    records = read_predictions(path)
+    assert len(records) == 5
+    assert records[1]["error"].startswith(f"input: {path} line 2: not JSON")
+    assert "line 3: not a JSON object" in records[2]["error"]
+    assert "line 4: missing or non-string gold" in records[3]["error"] and "fix:" in records[3]["error"]
+    assert "line 5: neither db_id nor context" in records[4]["error"]
+    report = evaluate_predictions(records, db_dir)
+    assert [r["exec_match"] for r in report["records"]] == [True, False, False, False, False]
+    assert report["summary"]["errors"] == {"input": 4}
+    assert report["summary"]["exec_accuracy"] == 1.0
+
+
+def _run_cli(args, cwd):
+    code = (
+        "import json, sys\n"
+        "from sqlft.cli import main\n"
+        f"rc = main({['eval', *args]!r})\n"
+        "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps({'rc': rc, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_cli_writes_json_and_csv_without_importing_torch(tmp_path, db_dir):
+    pred = _write_jsonl(tmp_path / "pred.jsonl", [*RECORDS, "oops"])
+    out = tmp_path / "run" / "report.json"
+    stdout, status = _run_cli(
+        [str(pred), "--db-dir", str(db_dir), "--out", str(out), "--timeout", "5", "--workers", "2"], tmp_path
+    )
+    assert status == {"rc": 0, "heavy": []}
+    assert "exec" in stdout and f"{pred} line 8: not JSON" in stdout
+    report = json.loads(out.read_text())
+    assert len(report["records"]) == 8 and report["summary"]["exec_match"] == 3
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert [row["exec_match"] for row in rows] == [
+        "True",
+        "True",
+        "False",
+        "False",
+        "False",
+        "False",
+        "True",
+        "False",
+    ]
+    assert {"id", "db_id", "gold", "pred", "error", "hardness"} <= set(rows[0])
+
+
+def test_cli_refuses_a_missing_file(tmp_path):
+    stdout, status = _run_cli([str(tmp_path / "none.jsonl"), "--no-rouge"], tmp_path)
+    assert status["rc"] == 2 and "no such file" in stdout
