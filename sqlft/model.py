@@ -135,7 +135,8 @@ def load_model_and_tokenizer(
     path, notes = resolve_source(name_or_path, gguf_file)
     where = choose_placement(placement, max_memory_per_gpu=max_memory_per_gpu)
     if device_map is not None:
-        where = Placement(where.mode, device_map, max_memory, f"device_map={device_map!r} given explicitly.")
+        mode = "cpu" if device_map in ("cpu", {"": "cpu"}) else where.mode
+        where = Placement(mode, device_map, max_memory, f"device_map={device_map!r} given explicitly.")
     elif max_memory is not None:
         where.max_memory = max_memory
     precision = choose_compute_dtype(quantization, device="cpu" if not where.on_gpu else None)

@@ -1,6 +1,7 @@
 """Model loading: dtype and placement choices, padding, the CPU 4-bit LoRA gradient trap, SmolLM2."""
 
 import sys
+from pathlib import Path
 
 import bitsandbytes as bnb
 import pytest
@@ -90,8 +91,22 @@ def test_preset_spellings_and_tokenizer_only_loading():
     )
     assert model.dtype == torch.bfloat16 and model.sqlft_load_info.quantization is None
     assert "given explicitly" in model.sqlft_load_info.summary()
+    model, _ = sm.load_model_and_tokenizer(str(testing.tiny_model_path("phi")), None, device_map="cpu")
+    assert model.sqlft_load_info.placement.mode == "cpu" and model.dtype == torch.float32
     alone = sm.load_tokenizer(str(testing.tiny_model_path("phi")))
     assert alone.pad_token_id == tok.pad_token_id != alone.eos_token_id and alone.padding_side == "right"
+
+
+def test_gguf_path_is_converted_into_the_cache(tmp_path, monkeypatch):
+    gguf = tmp_path / "m.Q4_0.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv("SQLFT_CACHE", str(tmp_path / "cache"))
+    calls = []
+    monkeypatch.setattr(sm, "convert_gguf", lambda source, dest: calls.append(source) or dest)
+    path, notes = sm.resolve_source(str(gguf))
+    assert calls == [gguf] and Path(path).parent == tmp_path / "cache" / "models"
+    assert Path(path).name.startswith("m.Q4_0")
+    assert "dequantised" in notes[0]
 
 
 def test_missing_gguf_names_the_file(tmp_path):
