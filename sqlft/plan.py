@@ -161,10 +161,10 @@ class Plan:
     def verdict(self) -> str:
         need, have = self.per_gpu_gib, self.setup.gpu_gib
         if need <= 0.9 * have:
-            return f"fits: {need:.1f} of {have:.0f} GiB per GPU"
+            return f"fits: {need:.1f} of {have:g} GiB per GPU"
         if need <= have:
-            return f"tight: {need:.1f} of {have:.0f} GiB per GPU; long batches may run out of memory"
-        return f"does not fit: needs {need:.1f} GiB per GPU, has {have:.0f}; {self.advice()}"
+            return f"tight: {need:.1f} of {have:g} GiB per GPU; long batches may run out of memory"
+        return f"does not fit: needs {need:.1f} GiB per GPU, has {have:g}; {self.advice()}"
 
     @property
     def fits(self) -> bool:
@@ -205,7 +205,8 @@ class Plan:
             rows.append(
                 f"{'per GPU (DDP)':<{width}}  {self.per_gpu_gib:>6.2f}  every process holds a full replica"
             )
-        rows += ["", f"T4 ({s.gpu_gib:.0f} GiB): {self.verdict}"]
+        gpu = "T4" if s.gpu_gib == T4_GIB else "GPU"
+        rows += ["", f"{gpu} ({s.gpu_gib:g} GiB): {self.verdict}"]
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
