@@ -13,6 +13,7 @@ COMMANDS = {
     "eval": "score predictions: execution match (Spider rules), exact match, valid SQL, ROUGE",
     "data": "turn a dataset into prompt/completion JSON Lines and report what was kept",
     "predict": "generate SQL for prompt records and write predictions for `sqlft eval`",
+    "train": "train one phase of a run directory (what `accelerate launch` runs per GPU)",
     "run": "run the notebook series (baseline, phase 1, phase 2, evaluation) from a preset",
     "plan": "estimate GPU memory of a training setup from the model config and a preset (fits a T4?)",
 }

@@ -55,7 +55,7 @@ def make_kernels(
     """Write one pushable folder per step under `out`; returns the folders, in order."""
     import jupytext
     import nbformat
-    from papermill.parameterize import parameterize_notebook
+    import papermill
 
     from sqlft.pipeline import KERNELSPEC, notebooks_dir
 
@@ -70,13 +70,21 @@ def make_kernels(
         notebook = jupytext.read(source_dir / f"{stem}.py")
         notebook.metadata["kernelspec"] = KERNELSPEC
         previous = [f"/kaggle/input/{previous_slug}/run"] if previous_slug else []
-        notebook = parameterize_notebook(
-            notebook, {"preset": config.name, "run_dir": RUN_DIR, "previous_runs": previous}
-        )
-        notebook.cells.insert(0, nbformat.v4.new_code_cell(f"%pip install -q {install}"))
         folder = Path(out) / stem
         folder.mkdir(parents=True, exist_ok=True)
-        nbformat.write(notebook, folder / meta["code_file"])
+        path = folder / meta["code_file"]
+        parameters = {"preset": config.name, "run_dir": RUN_DIR, "previous_runs": previous}
+        papermill.execute_notebook(
+            notebook,
+            str(path),
+            parameters=parameters,
+            prepare_only=True,
+            kernel_name="python3",
+            progress_bar=False,
+        )
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells.insert(0, nbformat.v4.new_code_cell(f"%pip install -q {install}"))
+        nbformat.write(notebook, path)
         (folder / "kernel-metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
         folders.append(folder)
         previous_slug = meta["id"].split("/", 1)[1]

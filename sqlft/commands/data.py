@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     except (DataError, FileNotFoundError) as error:
         print(f"sqlft data: {error}", file=sys.stderr)
         return 2
-    out = prepared.write_jsonl(args.out)
+    out = prepared.save(args.out)
     print(prepared.summary())
     print(f"wrote {len(prepared.records)} records to {out}")
     return 0

@@ -20,6 +20,7 @@ class Prepared:
     records: list[dict[str, Any]]
     report: LoadReport
     prompt_tokens: dict[str, int]
+    db_dir: Path | None = None  # where records with a db_id find <db_id>/<db_id>.sqlite
 
     def summary(self) -> str:
         lines = [self.report.summary()]
@@ -28,13 +29,37 @@ class Prepared:
             lines.append(f"prompt tokens: p50 {t['p50']}, p95 {t['p95']}, max {t['max']} (n={t['count']})")
         return "\n".join(lines)
 
-    def write_jsonl(self, path: str | Path) -> Path:
+    def save(self, path: str | Path) -> Path:
+        """Records as JSON Lines at `path`, and beside it `<name>.meta.json` (db_dir, report, lengths)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8") as out:
             for record in self.records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        meta = {
+            "db_dir": str(self.db_dir) if self.db_dir else None,
+            "report": self.report.to_dict(),
+            "prompt_tokens": self.prompt_tokens,
+        }
+        _meta_path(path).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prepared:
+        """Read back what `save` wrote (the training step reads what the data step prepared)."""
+        path = Path(path)
+        meta = json.loads(_meta_path(path).read_text(encoding="utf-8"))
+        report = LoadReport(meta["report"]["source"], meta["report"]["path"])
+        report.read, report.kept = meta["report"]["read"], meta["report"]["kept"]
+        report.dropped.update(meta["report"]["dropped"])
+        report.samples = meta["report"]["samples"]
+        with path.open(encoding="utf-8") as lines:
+            records = [json.loads(line) for line in lines if line.strip()]
+        return cls(records, report, meta["prompt_tokens"], Path(meta["db_dir"]) if meta["db_dir"] else None)
+
+
+def _meta_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".meta.json")
 
 
 def source_root(source: str, path: str | Path | None) -> Path | None:
@@ -93,4 +118,4 @@ def prepare_records(
     lengths = []
     if tokenizer is not None:
         lengths = [len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in records]
-    return Prepared(records, report, length_stats(lengths))
+    return Prepared(records, report, length_stats(lengths), Path(db_dir) if db_dir else None)

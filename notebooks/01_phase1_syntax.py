@@ -1,0 +1,101 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Phase 1: syntax anchoring
+#
+# The first phase teaches the model the *form* of the answer: one SQLite query, nothing else,
+# then stop. It trains a QLoRA adapter on gretel-style synthetic text-to-SQL (on Kaggle:
+# `gretelai/synthetic_text_to_sql`; in the demo: sqlft's own generated set), where every example
+# carries its `CREATE TABLE` + `INSERT` context. The loader transpiled each context and gold query
+# to SQLite and kept only examples whose gold query **runs**, so the model never learns from SQL
+# that fails.
+#
+# Loss is computed on the completion only (the SQL and its end-of-sequence token): the prompt is
+# masked, so the model learns to answer, and to stop, rather than to repeat questions.
+
+# %% tags=["parameters"]
+preset = "demo"
+overrides = {}
+run_dir = "runs/demo"
+previous_runs = []
+
+# %%
+import pandas as pd
+
+from sqlft import recipe
+from sqlft.evaluate import format_table
+from sqlft.evaluate.figures import plot_accuracy_by_hardness
+
+config, run = recipe.setup(preset, overrides, run_dir, previous_runs)
+phase = config.phase1
+print(
+    f"phase 1 of {config.name}: lr {phase.learning_rate}, batch {phase.batch_size} x {phase.grad_accum} "
+    f"accumulation, LoRA {config.model.lora}, {config.model.quantization} weights"
+)
+
+# %% [markdown]
+# ## Training data
+#
+# What the loader kept and what it dropped (with the reason for each drop), prompt lengths in
+# tokens, and one training example exactly as the model sees it.
+
+# %%
+tokenizer = recipe.load_tokenizer(config)
+train_set = recipe.prepare(config, phase.data, tokenizer, out=run.step_dir("phase1") / "train.jsonl")
+dev = recipe.prepare(config, config.eval.data, tokenizer, out=run.step_dir("phase1") / "eval.jsonl")
+print(train_set.summary())
+print(
+    "\n--- training prompt ---\n"
+    + train_set.records[0]["prompt"]
+    + "\n--- completion ---\n"
+    + train_set.records[0]["completion"]
+)
+
+# %% [markdown]
+# ## Training
+#
+# The loss curve updates live; at every evaluation a few dev questions are answered and shown with
+# whether the generated SQL executes and matches (the table is also saved as `sql_samples.csv`).
+# An interrupted run resumes from its last checkpoint when this notebook is run again.
+
+# %%
+gpus = recipe.data_parallel_gpus(config)
+if gpus:
+    recipe.train_phase_distributed(str(config.origin), overrides, "phase1", run, gpus)
+    model, tokenizer = recipe.load_trained(config, "phase1", run)
+else:
+    model, tokenizer, result = recipe.train_phase(config, "phase1", run, live_plot=True)
+    print(f"trained {result.seconds:.0f} s; adapter in {result.adapter_dir}")
+
+# %%
+samples = run.root / "phase1" / "sql_samples.csv"
+pd.read_csv(samples).tail(2 * phase.sample_questions) if samples.is_file() else "no evaluation ran"
+
+# %% [markdown]
+# ## Phase 1 on the dev set
+#
+# The same dev questions as the baseline. Phase 1 has seen no Spider-style data yet: what it
+# should have gained is well-formed, executable SQL that ends where it should.
+
+# %%
+report = recipe.predict_and_score(config, model, tokenizer, dev, run, "phase1")
+print(format_table(report["summary"]))
+plot_accuracy_by_hardness(
+    report, run.figures / "phase1_by_hardness.png", title="Phase 1: execution accuracy by hardness"
+)
+
+# %%
+run.mark_done("phase1", exec_accuracy=report["summary"]["exec_accuracy"])

@@ -1,0 +1,227 @@
+"""The recipe's steps as the notebooks call them: each takes the preset and the run directory.
+
+Everything here is glue between `sqlft.config` and the library (data, model, LoRA, training,
+generation, metrics), so that a notebook cell is one readable call and `sqlft train` (used for
+multi-GPU runs under `accelerate launch`) runs exactly the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlft.config import DataSection, Preset, load_preset
+from sqlft.data.prepare import Prepared, prepare_records
+from sqlft.rundir import RunDir
+
+PHASES = ("phase1", "phase2")
+
+
+def setup(
+    preset: str, overrides: dict[str, Any] | None, run_dir: str, previous_runs: list[str] | None = None
+):
+    """Load and validate the preset, open the run directory, adopt finished steps of earlier runs."""
+    config = load_preset(preset, overrides)
+    run = RunDir(Path(run_dir))
+    run.root.mkdir(parents=True, exist_ok=True)
+    adopted = run.adopt(previous_runs or [])
+    if adopted:
+        print(f"adopted finished steps from earlier runs: {', '.join(adopted)}")
+    return config, run
+
+
+def wandb_enabled(config: Preset) -> bool:
+    """W&B is off unless the preset names a project and a key or WANDB_MODE turns it on."""
+    mode = os.environ.get("WANDB_MODE", "").lower()
+    if not config.wandb_project or mode == "disabled":
+        return False
+    return mode in ("online", "offline") or bool(os.environ.get("WANDB_API_KEY"))
+
+
+def load_tokenizer(config: Preset):
+    from sqlft.model import load_tokenizer as load
+
+    return load(config.model.name)
+
+
+def load_model(config: Preset):
+    """The base model as the preset asks (quantisation, compute dtype, placement)."""
+    from sqlft.model import load_model_and_tokenizer
+
+    m = config.model
+    return load_model_and_tokenizer(
+        m.name,
+        quantization=None if m.quantization == "none" else m.quantization,
+        compute_dtype=m.compute_dtype,
+        placement=m.placement,
+        max_memory_per_gpu=m.max_memory_per_gpu,
+    )
+
+
+def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path | None = None) -> Prepared:
+    """Records with prompts for one data section; written to `out` as JSON Lines when given."""
+    p = config.prompt
+    prepared = prepare_records(
+        data.source,
+        data.path,
+        data.split,
+        schema_style=p.schema,
+        sample_values=p.sample_values,
+        tokenizer=tokenizer,
+        max_length=p.max_length,
+        template=p.template,
+        system=p.system,
+        limit=data.limit,
+    )
+    if out is not None:
+        prepared.save(out)
+    return prepared
+
+
+def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prepared, run: RunDir, step: str):
+    """Generate SQL for every record, score it, write predictions and report into the step's folder."""
+    from sqlft.evaluate import evaluate_predictions, write_report
+    from sqlft.generate import predict_records
+
+    e = config.eval
+    predictions = predict_records(
+        model,
+        tokenizer,
+        prepared.records,
+        batch_size=e.batch_size,
+        max_new_tokens=e.max_new_tokens,
+    )
+    path = run.predictions(step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for record in predictions:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
+    write_report(report, run.report(step))
+    return report
+
+
+def phase_config(config: Preset, phase: str, run: RunDir):
+    """Trainer settings for `phase`: the preset's section plus where to write and at what precision."""
+    from sqlft.train import PhaseConfig
+
+    section = getattr(config, phase)
+    return PhaseConfig.from_dict(
+        section,
+        output_dir=str(run.step_dir(phase)),
+        max_length=config.prompt.max_length,
+        compute_dtype=config.model.compute_dtype,
+        report_to="wandb" if wandb_enabled(config) else "none",
+    )
+
+
+def train_phase(config: Preset, phase: str, run: RunDir, *, live_plot: bool = False):
+    """Load the base, add (or continue) the adapter, train on the phase's prepared records.
+
+    Phase 2 continues the phase-1 adapter. Records come from `<phase>/train.jsonl` and
+    `<phase>/eval.jsonl`, written by the notebook's data step. An interrupted phase resumes from
+    its last checkpoint.
+    """
+    from sqlft.callbacks import SQLSampleCallback
+    from sqlft.lora import add_lora
+    from sqlft.train import train
+
+    if phase not in PHASES:
+        raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    section = getattr(config, phase)
+    train_records = Prepared.load(run.root / phase / "train.jsonl").records
+    dev = Prepared.load(run.root / phase / "eval.jsonl")
+    eval_records = dev.records
+    model, tokenizer = load_model(config)
+    adapter = None
+    if phase == "phase2":
+        run.require("phase1")
+        adapter = run.adapter("phase1")
+    m = config.model
+    overrides = {
+        k: v
+        for k, v in {"r": m.lora_r, "lora_alpha": m.lora_alpha, "lora_dropout": m.lora_dropout}.items()
+        if v is not None
+    }
+    model = add_lora(
+        model,
+        m.lora,
+        adapter=adapter,
+        gradient_checkpointing=section.gradient_checkpointing,
+        **({} if adapter else overrides),
+    )
+    callbacks = []
+    samples = eval_records[: section.sample_questions]
+    if samples:
+        callbacks.append(
+            SQLSampleCallback(
+                tokenizer,
+                samples,
+                db_dir=dev.db_dir,
+                max_new_tokens=config.eval.max_new_tokens,
+                csv_path=run.root / phase / "sql_samples.csv",
+            )
+        )
+    if live_plot:
+        from sqlft.notebook import LiveLossPlot
+
+        callbacks.append(LiveLossPlot(title=f"{phase} training loss"))
+    result = train(
+        model,
+        tokenizer,
+        train_records,
+        eval_records[: section.eval_limit] or None,
+        phase_config(config, phase, run),
+        resume=True,
+        callbacks=callbacks,
+    )
+    return model, tokenizer, result
+
+
+def data_parallel_gpus(config: Preset) -> int:
+    """How many GPUs a data-parallel (`ddp`) preset trains on here; 0 means train in this process."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return gpus if config.model.placement == "ddp" and gpus > 1 else 0
+
+
+def load_trained(config: Preset, phase: str, run: RunDir):
+    """The base model with a finished phase's adapter, for predictions."""
+    from peft import PeftModel
+
+    adapter = run.adapter(phase)
+    if not (adapter / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter}: no trained adapter. Fix: run the {phase} training step first")
+    model, tokenizer = load_model(config)
+    return PeftModel.from_pretrained(model, str(adapter)), tokenizer
+
+
+def train_phase_distributed(
+    preset_path: str, overrides: dict[str, Any], phase: str, run: RunDir, gpus: int
+) -> None:
+    """Run `sqlft train` under `accelerate launch`, one data-parallel replica per GPU."""
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--num_processes",
+        str(gpus),
+        "-m",
+        "sqlft.cli",
+        "train",
+        "--preset",
+        preset_path,
+        "--phase",
+        phase,
+        "--run-dir",
+        str(run.root),
+    ]
+    for key, value in overrides.items():
+        command += ["-p", f"{key}={json.dumps(value)}"]
+    print("running:", " ".join(command))
+    subprocess.run(command, check=True)

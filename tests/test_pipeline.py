@@ -1,0 +1,118 @@
+"""`sqlft run --preset smoke` end to end: the notebook series, skipping, failures, and no secrets."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqlft.pipeline import PipelineError, run_pipeline
+
+SECRETS = {
+    "WANDB_API_KEY": "wandb-fake-secret-0123456789abcdef",
+    "HF_TOKEN": "hf_fakeSecretToken0123456789",
+    "KAGGLE_KEY": "kaggle-fake-secret-key-987654",
+    "KAGGLE_USERNAME": "kaggle-fake-user-secret",
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke") / "run"
+    env = {**os.environ, **SECRETS, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sqlft.cli", "run", "--preset", "smoke", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out, result
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_writes_everything_a_report_needs(smoke_run):
+    out, result = smoke_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    for step in ("baseline", "phase1", "phase2"):
+        assert 0.0 <= metrics[step]["exec_accuracy"] <= 1.0
+        assert (out / step / "predictions.jsonl").is_file() and (out / step / "report.json").is_file()
+    for stem in ("00_baseline", "01_phase1_syntax", "02_phase2_spider", "03_evaluation"):
+        assert (out / f"{stem}.ipynb").is_file()
+    assert (out / "phase1" / "adapter" / "adapter_config.json").is_file()
+    assert (out / "phase2" / "adapter" / "adapter_config.json").is_file()
+    assert list((out / "figures").glob("*.png"))
+    assert "[4/4] evaluation: finished" in result.stdout
+
+
+@pytest.mark.slow
+def test_no_secret_reaches_any_output_file(smoke_run):
+    out, _ = smoke_run
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for name, value in SECRETS.items():
+                assert value.encode() not in data, f"{name} leaked into {path}"
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_steps(smoke_run):
+    out, _ = smoke_run
+    before = (out / "phase1" / "DONE.json").read_text()
+    lines = []
+    run_pipeline("smoke", out=out, log=lines.append)
+    assert all("skipped" in line for line in lines) and len(lines) == 4
+    assert (out / "phase1" / "DONE.json").read_text() == before
+
+
+def test_a_failing_cell_is_named_and_earlier_steps_are_kept(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    good = (
+        '# %% tags=["parameters"]\npreset = "x"\noverrides = {}\nrun_dir = "r"\nprevious_runs = []\n\n'
+        "# %%\nfrom sqlft.rundir import RunDir\nRunDir(run_dir).mark_done('baseline')\n"
+    )
+    (notebooks / "00_baseline.py").write_text(good)
+    bad = good.replace("RunDir(run_dir).mark_done('baseline')", "raise ValueError('the data is bad')")
+    (notebooks / "01_phase1_syntax.py").write_text(bad)
+    out = tmp_path / "run"
+    with pytest.raises(PipelineError) as info:
+        run_pipeline("smoke", out=out, notebooks=notebooks, steps=["baseline", "phase1"], log=lambda _: None)
+    message = str(info.value)
+    assert "01_phase1_syntax" in message and "cell" in message and "ValueError: the data is bad" in message
+    assert (out / "baseline" / "DONE.json").is_file() and (out / "01_phase1_syntax.ipynb").is_file()
+
+
+def test_unknown_preset_and_step_fail_before_running(tmp_path):
+    from sqlft.config import PresetError
+
+    with pytest.raises(PresetError):
+        run_pipeline("no-such-preset", out=tmp_path)
+    with pytest.raises(PipelineError, match="unknown step"):
+        run_pipeline("smoke", out=tmp_path, steps=["phase3"])
+
+
+def test_the_command_reports_errors_without_a_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sqlft.cli",
+            "run",
+            "--preset",
+            "smoke",
+            "-p",
+            "phase1.lr=1",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1 and "`phase1.lr`" in result.stderr and "Traceback" not in result.stderr
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert not Path(tmp_path / "baseline").exists()
