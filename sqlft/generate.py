@@ -1,12 +1,12 @@
-"""Batched generation of SQL answers with a decoding loop that drops finished rows.
+"""Batched generation of SQL answers with a decoding loop built for throughput.
 
-HF `generate` keeps a finished sequence in its batch slot until the longest one ends, so a
-batch runs at the pace of its slowest row. This loop prefills a left-padded batch, then decodes
-one token per step and removes rows that hit a stop token from the batch and from the KV cache,
-so later steps only compute rows still writing. Prompts are sorted by length into batches (less
-padding) and the results come back in input order. Works for any causal LM from transformers,
-a PeftModel (merge it first with `merge_adapter` where possible: an unmerged LoRA halves speed),
-and quantised models.
+HF `generate` keeps a finished sequence in its batch slot until the longest one ends, and
+computes every prompt in full. Here: prompts that share a prefix (system prompt and schema) are
+batched together and the prefix is computed once per batch; the rest is left-padded; decoding
+drops rows that hit a stop token from the batch and the KV cache, which writes into spare room
+instead of copying itself every step. Results come back in input order, and greedy output equals
+one-prompt-at-a-time output. Works for any causal LM from transformers, a PeftModel (merge it
+with `merge_adapter` where possible: an unmerged LoRA halves speed) and quantised models.
 """
 
 from __future__ import annotations
@@ -60,8 +60,10 @@ def merge_adapter(model: Any) -> Any:
     """Fold a LoRA adapter into the base weights for faster inference; quantised bases stay as is."""
     from peft import PeftModel
 
-    if isinstance(model, PeftModel) and not getattr(model.base_model.model, "is_quantized", False):
-        model = model.merge_and_unload()
+    if isinstance(model, PeftModel):
+        base = model.get_base_model()
+        if not (getattr(base, "is_loaded_in_4bit", False) or getattr(base, "is_loaded_in_8bit", False)):
+            model = model.merge_and_unload()
     return model.eval()
 
 

@@ -177,3 +177,18 @@ def test_plan_batches_without_shared_prefixes_sorts_by_length() -> None:
     unrelated = [[i] * n for i, n in enumerate([3, 9, 5, 7, 4])]
     assert plan_batches(unrelated, per_batch=2) == [[1, 3], [2, 4], [0]]
     assert sorted(i for b in plan_batches(unrelated, per_batch=3) for i in b) == [0, 1, 2, 3, 4]
+
+
+def test_nf4_model_with_adapter_stays_unmerged_and_batches_like_single() -> None:
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from sqlft.model import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(str(testing.tiny_model_path("llama", warm_up=True)), "nf4")
+    prompts = [testing.chat_prompt(tokenizer, q) for q, _ in testing.CORPUS[:6]]
+    single = generate_sql(model, tokenizer, prompts, batch_size=1, max_new_tokens=40, progress=False)
+    peft_model = merge_adapter(get_peft_model(model, LoraConfig(r=4, target_modules="all-linear")))
+    assert isinstance(peft_model, PeftModel)  # merging into 4-bit weights would be lossy
+    batched = generate_sql(peft_model, tokenizer, prompts, batch_size=6, max_new_tokens=40, progress=False)
+    assert [g.raw for g in batched] == [g.raw for g in single]  # a fresh LoRA (B = 0) changes nothing
+    assert all(g.sql.startswith("SELECT") for g in single)
