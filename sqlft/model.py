@@ -16,8 +16,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlft.placement import Placement, choose_placement
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +120,7 @@ def load_model_and_tokenizer(
     attn_implementation: str | None = None,
     revision: str | None = None,
     trust_remote_code: bool = False,
-):
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Return (model, tokenizer) from a hub id, a local folder, a GGUF file, `smollm2-135m` or a
     test model `tiny-<arch>[-warm]` (sqlft.testing; arch: llama, mistral, qwen2, phi).
 
@@ -170,8 +174,8 @@ def load_model_and_tokenizer(
     model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
 
     pad = ensure_pad_token(tokenizer, model)
-    if quantization == "nf4" and not where.on_gpu:
-        n = disable_cpu_bf16_repack(model)
+    n = disable_cpu_bf16_repack(model) if quantization == "nf4" else 0  # harmless on GPU; offload-safe
+    if n and not where.on_gpu:
         notes.append(
             f"CPU 4-bit: turned off bitsandbytes' avx512_bf16 weight repacking on {n} Linear4bit layers, "
             "which would corrupt LoRA gradients after any eval or generate."
@@ -181,7 +185,9 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
-def load_tokenizer(name_or_path: str, *, gguf_file: str | None = None, revision: str | None = None):
+def load_tokenizer(
+    name_or_path: str, *, gguf_file: str | None = None, revision: str | None = None
+) -> PreTrainedTokenizerBase:
     """The tokenizer `load_model_and_tokenizer` would return (same source resolution, pad != eos,
     right padding), without loading weights."""
     from transformers import AutoTokenizer
