@@ -13,6 +13,12 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+    from sqlft.data.records import Example
 
 ARCHS = ("llama", "mistral", "qwen2", "phi")
 # Bump when the model recipe changes; corpus and template changes are caught by _fingerprint().
@@ -164,7 +170,7 @@ def _corpus() -> list[tuple[str, str]]:
 CORPUS: list[tuple[str, str]] = _corpus()
 
 
-def corpus_examples(source: str = "tiny"):
+def corpus_examples(source: str = "tiny") -> list[Example]:
     """CORPUS as `Example` records with db_id and the DDL as inline context."""
     from sqlft.data.records import Example
 
@@ -248,7 +254,7 @@ def _marker(path: Path) -> dict | None:
         return None
 
 
-def build_tokenizer(vocab_size: int = 640):
+def build_tokenizer(vocab_size: int = 640) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on the corpus, ChatML-like, with pad != eos and no BOS."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -316,7 +322,7 @@ def _build(arch: str, dest: Path, *, warm_up: bool, seed: int) -> None:
     tokenizer.save_pretrained(dest)
 
 
-def chat_prompt(tokenizer, question: str) -> str:
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, question: str) -> str:
     """The prompt the warm-up trains on: one user turn and the assistant header."""
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
@@ -324,8 +330,14 @@ def chat_prompt(tokenizer, question: str) -> str:
 
 
 def warm_up_model(
-    model, tokenizer, *, steps: int = 150, batch_size: int = 16, lr: float = 3e-3, seed: int = 0
-):
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    steps: int = 150,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    seed: int = 0,
+) -> float:
     """Short full-parameter training on CORPUS (loss on the SQL and final eos only) so the tiny
     model answers a chat prompt with SQL-like text; a few seconds on one CPU thread."""
     import torch
