@@ -32,14 +32,18 @@ _START_TAGS = re.compile(
     r"^\s*(?:<s>|<\|begin_of_text\|>|<\|start_header_id\|>assistant<\|end_header_id\|>)\s*"
 )
 
-_SQL_START = r"(?:select|with|insert|update|delete|create|drop|alter|replace|pragma|explain|values)\b"
+# A statement's first keyword, all upper or all lower case: "Select the names ..." is prose.
+# WITH must open a CTE ("with the schema ..." is prose too).
+_KEYWORDS = ("select", "insert", "update", "delete", "create", "drop", "alter", "replace", "pragma", "values")
+_CTE = r"(?:WITH|with)\s+(?:RECURSIVE\s+|recursive\s+)?[\w\"`\[\]]+\s*(?:\([^()]*\)\s*)?(?:AS|as)\s*\("
+_SQL_START = "(?:" + "|".join(k for w in _KEYWORDS for k in (w, w.upper())) + r")\b|" + _CTE
 _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite|postgresql|mysql)?[ \t]*\n?(.*?)(?:```|\Z)", re.S | re.I)
-_INLINE_CODE = re.compile(r"`\s*(\(*\s*" + _SQL_START + r"[^`]*)`", re.I)
+_INLINE_CODE = re.compile(r"`\s*(\(*\s*(?:" + _SQL_START + r")[^`]*)`")
 _LABEL = re.compile(
     r"^\s*(?:[#*]+\s*)?(?:sql(?: query)?|sqlite|query|answer|output|response|assistant)\s*:\s*", re.I
 )
-_STARTS_SQL = re.compile(r"\s*\(*\s*" + _SQL_START, re.I)
-_LINE_START_SQL = re.compile(r"(?:^|\n|:)[ \t]*(?=\(*\s*" + _SQL_START + ")", re.I)
+_STARTS_SQL = re.compile(r"\s*\(*\s*(?:" + _SQL_START + ")")
+_LINE_START_SQL = re.compile(r"(?:^|\n|:)[ \t]*(?=\(*\s*(?:" + _SQL_START + "))")
 _UPPER_SELECT = re.compile(r"\bSELECT\b")
 _ANY_SELECT = re.compile(r"\bselect\b", re.I)
 # A line starting like this (outside quotes) is prose or a new prompt, not more SQL.

@@ -60,6 +60,12 @@ def normalise(sql: str) -> str:
         ("WITH c AS (SELECT 1) SELECT * FROM c", "WITH c AS (SELECT 1) SELECT * FROM c"),
         ("(SELECT a FROM t) UNION (SELECT b FROM u)", "(SELECT a FROM t) UNION (SELECT b FROM u)"),
         ("I do not know.", "I do not know"),
+        ("Select the names of singers:\nSELECT name FROM singer", "SELECT name FROM singer"),
+        ("With the schema above, the query is:\nSELECT a FROM t", "SELECT a FROM t"),
+        (
+            "with recursive c(n) as (select 1) select n from c",
+            "with recursive c(n) as (select 1) select n from c",
+        ),
     ],
 )
 def test_extract_cases(raw: str, expected: str) -> None:
