@@ -40,6 +40,15 @@ def build_predictions(spider: Path) -> list[dict]:
     return records
 
 
+def hardness_agreement(spider: Path) -> dict:
+    """How often hardness from SQL text (sqlglot) equals Spider's rules on the parsed dict."""
+    from sqlft.evaluate.hardness import hardness_from_sql, hardness_from_text
+
+    dev = json.loads((spider / "dev.json").read_text())
+    same = sum(hardness_from_text(r["query"]) == hardness_from_sql(r["sql"]) for r in dev)
+    return {"questions": len(dev), "same": same, "agreement": same / len(dev)}
+
+
 def plain_sqlite(records: list[dict], db_dir: Path) -> float:
     """Seconds to run every gold and pred once, fetching all rows; one connection per database."""
     start = time.perf_counter()
@@ -146,6 +155,7 @@ def main() -> None:
         "ratio_to_plain": {k: best[k] / best["plain sqlite3"] for k in variants},
         "phases_seconds_in_process": phases(records, db_dir),
         "goal_ratio": 3.0,
+        "hardness_text_vs_dict": hardness_agreement(args.spider),
         "exec_accuracy": summary["exec_accuracy"],
         "exec_match": summary["exec_match"],
         "note": "sqlft eval times include interpreter start-up, imports, exact match, hardness, "

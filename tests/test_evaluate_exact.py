@@ -43,4 +43,4 @@ def test_normalized_text_is_stable():
     once = normalize_sql("select T1.Name from Singer as T1 where T1.Age > 20")
     assert once == "SELECT singer.name FROM singer WHERE singer.age > 20"
     assert normalize_sql(once) == once
-    assert normalize_sql('SELECT "Song Name" FROM t') == 'SELECT "song name" FROM t'
+    assert normalize_sql('SELECT "Song Name" FROM t') == 'SELECT "Song Name" FROM t'

@@ -144,3 +144,16 @@ def test_cli_writes_json_and_csv_without_importing_torch(tmp_path, db_dir):
 def test_cli_refuses_a_missing_file(tmp_path):
     stdout, status = _run_cli([str(tmp_path / "none.jsonl"), "--no-rouge"], tmp_path)
     assert status["rc"] == 2 and "no such file" in stdout
+
+
+def test_api_marks_incomplete_records_without_touching_the_input(db_dir):
+    records = [
+        {"db_id": "toy", "gold": "SELECT 1"},
+        {"gold": "SELECT 1", "pred": "SELECT 1"},
+        dict(RECORDS[0]),
+    ]
+    report = evaluate_predictions(records, db_dir, with_rouge=False)
+    assert records[0] == {"db_id": "toy", "gold": "SELECT 1"}
+    assert [r["error_kind"] for r in report["records"]] == ["input", "input", None]
+    assert "missing or non-string pred" in report["records"][0]["error"]
+    assert report["summary"]["exec_accuracy"] == 1.0 and report["summary"]["scored"] == 1

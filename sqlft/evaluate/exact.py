@@ -1,10 +1,11 @@
 """Exact match after normalisation with sqlglot: case, whitespace, quoting and safe aliases.
 
 Two queries match when their canonical forms are equal. The canonical form lowercases
-identifiers and keywords, drops quotes where a name does not need them, replaces a table alias
-by its table name when that table occurs once in its SELECT, and drops column aliases that
-nothing refers to. String literals keep their case. This is stricter than execution match and
-looser than string equality; it is not Spider's component-set "exact set match".
+keywords and unquoted identifiers, drops quotes where a name does not need them, replaces a
+table alias by its table name when that table occurs once in its SELECT, and drops column
+aliases that nothing refers to. String literals keep their case. This is stricter than
+execution match and looser than string equality; it is not Spider's component-set "exact set
+match".
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def normalize_sql(sql: str) -> str | None:
         return None
     tree = statements[0]
     for identifier in tree.find_all(exp.Identifier):
-        name = identifier.name.lower()
+        # a double-quoted name keeps its case: SQLite reads "AHD" as a string when no column has
+        # that name, and Spider's golds quote values that way
+        name = identifier.name if identifier.quoted else identifier.name.lower()
         identifier.set("this", name)
-        identifier.set("quoted", not _PLAIN_NAME.fullmatch(name))
+        identifier.set("quoted", not _PLAIN_NAME.fullmatch(name.lower()))
     for select in list(tree.find_all(exp.Select)):
         _unalias_tables(select)
         _unalias_columns(select)

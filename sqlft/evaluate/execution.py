@@ -177,7 +177,7 @@ class Executor:
     def connections(self, db_id: str | None, context: str | list[str] | None) -> list[tuple[str, object]]:
         """(key, connection) for each database the record runs on; raises LookupError or
         sqlite3.Error (a context that does not build)."""
-        if db_id is None and context:
+        if not db_id and context:
             key = "context:" + (context if isinstance(context, str) else "\n".join(context))
             if key not in self._connections:
                 if len(self._connections) > 256:

@@ -74,12 +74,10 @@ def evaluate_record(executor: Executor, record: dict[str, Any]) -> dict[str, Any
     """The record with its verdict fields (RESULT_FIELDS) added."""
     out = dict(record)
     out["hardness"] = hardness(record) if isinstance(record.get("gold"), str) else None
-    if out.get("error_kind") == "input":
-        out.update(exec_match=False, exact_match=False, valid=None, gold_empty=None)
-        return out
-    if not record.get("db_id") and not record.get("context"):  # API callers skip read_predictions
-        problem = record_problem(record) or ("no database", "give db_id or context")
+    problem = record_problem(record) if out.get("error_kind") != "input" else None
+    if problem:  # API callers skip read_predictions, which marks these already
         out.update(_bad("record", *problem))
+    if out.get("error_kind") == "input":
         out.update(exec_match=False, exact_match=False, valid=None, gold_empty=None)
         return out
     outcome = executor.exec_match(record["pred"], record["gold"], record.get("db_id"), record.get("context"))
@@ -109,9 +107,6 @@ def evaluate_predictions(
     with_rouge: bool = True,
 ) -> dict[str, Any]:
     """{"summary": ..., "records": [...]}: every record in order with its verdict fields."""
-    for record in records:
-        if record.get("error_kind") != "input" and (problem := record_problem(record)):
-            record.update(_bad("record", *problem))
     settings = (str(db_dir) if db_dir is not None else None, timeout_s, keep_distinct)
     if workers > 1 and len(records) > 1:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=settings) as pool:
