@@ -98,7 +98,10 @@ def _classify(error: sqlite3.Error) -> str:
         return "limit"
     if "not authorized" in text or "authorization denied" in text:
         return "denied"
-    if any(s in text for s in ("syntax error", "incomplete input", "unrecognized token", "one statement")):
+    if any(
+        s in text
+        for s in ("syntax error", "incomplete input", "unrecognized token", "one statement", "null char")
+    ):
         return "syntax"
     if "no such" in text or "ambiguous column" in text:
         return "schema"
@@ -136,5 +139,7 @@ def run_query(
     except (sqlite3.Error, OverflowError, MemoryError) as error:
         kind = _classify(error) if isinstance(error, sqlite3.Error) else "limit"
         raise QueryError(kind, str(error)) from error
+    except ValueError as error:  # a NUL character or a lone surrogate in the query text
+        raise QueryError("syntax", str(error)) from error
     finally:
         conn.set_progress_handler(None, 0)

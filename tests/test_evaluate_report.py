@@ -157,3 +157,14 @@ def test_api_marks_incomplete_records_without_touching_the_input(db_dir):
     assert [r["error_kind"] for r in report["records"]] == ["input", "input", None]
     assert "missing or non-string pred" in report["records"][0]["error"]
     assert report["summary"]["exec_accuracy"] == 1.0 and report["summary"]["scored"] == 1
+
+
+def test_odd_text_survives_the_round_trip(tmp_path, db_dir):
+    from sqlft.evaluate.report import write_report
+
+    records = [dict(RECORDS[0], question="caf\u00e9 \ud800"), dict(RECORDS[0], pred="SELECT '\ud800'")]
+    report = evaluate_predictions(records, db_dir, with_rouge=True)
+    assert report["records"][1]["error_kind"] == "syntax"
+    json_path, csv_path = write_report(report, tmp_path / "r.json")
+    assert json.loads(json_path.read_text(encoding="utf-8"))["records"][0]["question"] == "caf\u00e9 \ud800"
+    assert len(list(csv.DictReader(csv_path.open(encoding="utf-8")))) == 2

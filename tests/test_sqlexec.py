@@ -39,6 +39,8 @@ HOSTILE = {
     "SELECT '" + "a" * 2_000_000 + "'": "limit",
     "SELECT 1; DROP TABLE singer": "syntax",
     "SELEC 1": "syntax",
+    "SELECT 1\x00": "syntax",
+    "SELECT '\ud800'": "syntax",
     "SELECT nope FROM singer": "schema",
     "SELECT * FROM nope": "schema",
 }

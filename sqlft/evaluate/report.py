@@ -186,10 +186,12 @@ def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     """Write REPORT.json and REPORT.csv (one row per record) beside it; returns both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    # backslashreplace: a lone surrogate from a JSON escape in the input comes out as the same escape
+    text = json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
+    path.write_text(text, encoding="utf-8", errors="backslashreplace")
     csv_path = path.with_suffix(".csv")
     columns = csv_columns(report["records"])
-    with open(csv_path, "w", newline="", encoding="utf-8") as out:
+    with open(csv_path, "w", newline="", encoding="utf-8", errors="backslashreplace") as out:
         writer = csv.DictWriter(out, columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(report["records"])
