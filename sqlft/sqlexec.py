@@ -75,17 +75,21 @@ def connect_readonly(db_path: str | Path) -> sqlite3.Connection:
     return _harden(conn)
 
 
-def connect_memory(statements: str | list[str] | None = None) -> sqlite3.Connection:
+def connect_memory(statements: str | list[str] | None = None, timeout_s: float = 60.0) -> sqlite3.Connection:
     """An in-memory database built from schema statements, then locked down like a file.
 
-    The statements may create and fill tables but not attach files or run pragmas.
+    The statements may create and fill tables but not attach files or run pragmas, and must
+    finish within `timeout_s` (else sqlite3.OperationalError "interrupted").
     """
     conn = sqlite3.connect(":memory:", check_same_thread=False)
     conn.text_factory = _lenient_text
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
     conn.set_authorizer(_authorize_build)
+    deadline = time.monotonic() + timeout_s
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
     for statement in [statements] if isinstance(statements, str) else statements or []:
         conn.executescript(statement)
+    conn.set_progress_handler(None, 0)
     conn.set_authorizer(None)
     return _harden(conn)
 

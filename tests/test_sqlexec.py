@@ -115,3 +115,12 @@ def test_memory_database_builds_tables_but_cannot_attach_files(tmp_path, monkeyp
     with pytest.raises(sqlite3.DatabaseError):
         connect_memory("ATTACH DATABASE 'side.db' AS side; CREATE TABLE side.t (x);")
     assert os.listdir(tmp_path) == []
+
+
+def test_memory_database_build_is_time_limited():
+    runaway = (
+        "CREATE TABLE t (x); "
+        "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) INSERT INTO t SELECT x FROM r;"
+    )
+    with pytest.raises(sqlite3.OperationalError, match="interrupted"):
+        connect_memory(runaway, timeout_s=0.2)

@@ -35,6 +35,7 @@ ERROR_LABELS = {
     "context": "context error",
 }
 MAX_GOLD_ROWS = 1_000_000
+_GOLD_CACHE = 4096  # gold results kept for reuse (candidates of one question share a gold)
 _FAST_CHARS, _FAST_PARENS = 2000, 20  # sqlparse first refuses nesting at ~45
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", flags=re.IGNORECASE)
 
@@ -174,7 +175,9 @@ class Executor:
         self._files: dict[str, list[Path]] = {}
         self._gold: dict[tuple[str, str], list[tuple] | QueryError] = {}
 
-    def connections(self, db_id: str | None, context: str | list[str] | None) -> list[tuple[str, object]]:
+    def connections(
+        self, db_id: str | None, context: str | list[str] | None
+    ) -> list[tuple[str, sqlite3.Connection]]:
         """(key, connection) for each database the record runs on; raises LookupError or
         sqlite3.Error (a context that does not build)."""
         if not db_id and context:
@@ -182,7 +185,7 @@ class Executor:
             if key not in self._connections:
                 if len(self._connections) > 256:
                     self.close()
-                self._connections[key] = connect_memory(context)
+                self._connections[key] = connect_memory(context, timeout_s=self.timeout_s)
             return [(key, self._connections[key])]
         if self.db_dir is None:
             raise LookupError("no --db-dir given for a record with a db_id")
@@ -202,6 +205,8 @@ class Executor:
 
     def _gold_rows(self, key: str, conn: sqlite3.Connection, gold: str) -> list[tuple] | QueryError:
         if (key, gold) not in self._gold:
+            if len(self._gold) >= _GOLD_CACHE:
+                self._gold.clear()
             try:
                 self._gold[(key, gold)] = run_query(conn, gold, self.timeout_s, MAX_GOLD_ROWS)
             except QueryError as error:
@@ -223,7 +228,7 @@ class Executor:
             conns = self.connections(db_id, context)
         except LookupError as error:
             return _failed("unknown_db", str(error))
-        except sqlite3.Error as error:
+        except (sqlite3.Error, ValueError) as error:
             return _failed("context", str(error))
         try:
             gold_clean = self._clean(gold)
