@@ -44,12 +44,7 @@ def adapted_layers(model) -> set[str]:
 )
 def test_presets_adapt_the_architecture_layers(config_cls, preset, expected):
     model = add_lora(tiny(config_cls), preset)
-    layers = {
-        name.split(".lora_A")[0].rsplit(".", 1)[-1]
-        for name, _ in model.named_parameters()
-        if "lora_A" in name
-    }
-    assert layers == expected
+    assert adapted_layers(model) == expected
     assert model.peft_config["default"].r == PRESETS[preset]["r"]
     trainable, total = count_parameters(model)
     assert 0 < trainable < total
@@ -70,9 +65,7 @@ def test_unknown_preset_is_an_error():
 def test_overrides_replace_preset_fields():
     model = add_lora(tiny(), "attention", r=4, target_modules=["q_proj"])
     assert model.peft_config["default"].r == 4
-    assert {
-        n.split(".lora_A")[0].rsplit(".", 1)[-1] for n, _ in model.named_parameters() if "lora_A" in n
-    } == {"q_proj"}
+    assert adapted_layers(model) == {"q_proj"}
 
 
 def test_fp16_model_gets_fp32_adapters():

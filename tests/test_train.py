@@ -6,6 +6,7 @@ import pytest
 import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import SFTTrainer
 
 from sqlft.config import PhaseSection
 from sqlft.lora import add_lora
@@ -48,17 +49,23 @@ def lora_weight(model):
 
 
 @pytest.mark.parametrize(
-    "preset, pad_is_eos", [("attention", False), ("attention", True), ("high-rank", True)]
+    "preset, pad_is_eos, fused",
+    [
+        ("attention", False, True),
+        ("attention", True, True),
+        ("attention", True, False),
+        ("high-rank", True, None),
+    ],
 )
-def test_collated_batch_supervises_exactly_the_sql_and_one_eos(tmp_path, preset, pad_is_eos):
+def test_collated_batch_supervises_exactly_the_sql_and_one_eos(tmp_path, preset, pad_is_eos, fused):
     model, tok = load()
     if pad_is_eos:
         tok.pad_token = tok.eos_token
     assert (tok.pad_token_id == tok.eos_token_id) == pad_is_eos
     recs = records(tok, n=4)
-    trainer, _ = build_trainer(
-        add_lora(model, "attention"), tok, recs, None, config(tmp_path, group_by_length=False)
-    )
+    cfg = config(tmp_path, group_by_length=False, fused_loss=fused)
+    trainer, _ = build_trainer(add_lora(model, preset), tok, recs, None, cfg)
+    assert isinstance(trainer, SFTTrainer) == bool(fused)  # the plain Trainer is not an SFTTrainer
     batch = next(iter(trainer.get_train_dataloader()))
     by_ids = {
         tuple(tok(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]): r for r in recs
@@ -99,6 +106,21 @@ def test_records_over_max_length_are_dropped_and_counted():
     assert dropped == sum(n > lengths[3] for n in lengths) > 0
     assert len(rows) + dropped == len(recs)
     assert all(r["length"] <= lengths[3] for r in rows)
+
+
+def test_fused_and_plain_losses_train_the_same_objective(tmp_path):
+    runs = {}
+    for fused in (True, False):
+        model, tok = load()
+        result = train(
+            add_lora(model, "attention"),
+            tok,
+            records(tok, 8),
+            None,
+            config(tmp_path / str(fused), max_steps=3, fused_loss=fused),
+        )
+        runs[fused] = [e["loss"] for e in result.losses]
+    assert runs[True] == pytest.approx(runs[False], rel=1e-4)
 
 
 def test_precision_and_optimizer_are_explicit_on_cpu(tmp_path):
