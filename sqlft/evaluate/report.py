@@ -145,9 +145,9 @@ def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[st
         "empty_gold_matches": sum(bool(r["exec_match"]) for r in scored if r.get("gold_empty") is True),
         "nonempty_gold": len(nonempty),
         "exec_accuracy_nonempty_gold": _rate(sum(bool(r["exec_match"]) for r in nonempty), len(nonempty)),
-        "exact_match": sum(bool(r["exact_match"]) for r in records),
+        "exact_match": sum(bool(r["exact_match"]) for r in scored),
         "exact_accuracy": _rate(sum(bool(r["exact_match"]) for r in scored), len(scored)),
-        "valid": sum(r.get("valid") is True for r in records),
+        "valid": sum(r.get("valid") is True for r in scored),
         "valid_rate": _rate(sum(r.get("valid") is True for r in scored), len(scored)),
         "errors": dict(Counter(r["error_kind"] for r in records if r.get("error_kind"))),
     }
@@ -232,7 +232,7 @@ def error_label(kind: str) -> str:
     return "input" if kind == "input" else ERROR_LABELS.get(kind, kind)
 
 
-def failure_table(report: dict[str, Any], examples: int = 2, width: int = 80) -> str:
+def failure_table(report: dict[str, Any], examples: int = 2, width: int = 160) -> str:
     """Markdown: each error kind (and wrong results) with its count and a few examples."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in report["records"]:
@@ -243,7 +243,7 @@ def failure_table(report: dict[str, Any], examples: int = 2, width: int = 80) ->
     lines = ["| failure | count | share | example |", "|---|---:|---:|---|"]
     for kind, group in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         for i, record in enumerate(group[:examples]):
-            text = record.get("error") or f"pred: {record.get('pred', '')}"
+            text = record.get("error") or f"pred `{record.get('pred', '')}` gold `{record.get('gold', '')}`"
             text = " ".join(str(text).split())[:width].replace("|", "\\|")
             head = f"| {kind} | {len(group)} | {len(group) / total:.1%} |" if i == 0 else "| | | |"
             lines.append(f"{head} {text} |")
