@@ -67,5 +67,6 @@ def test_record_prefers_its_own_field_then_the_dict_then_text():
     assert hardness({"sql": sql, "gold": "SELECT a FROM t UNION SELECT b FROM s"}) == "easy"
     assert hardness({"gold": "SELECT a FROM t UNION SELECT b FROM s"}) == "hard"
     assert hardness({"gold": "not sql at all ((("}) is None
-    with pytest.raises(ValueError):
-        hardness_from_text("DROP TABLE t")
+    for bad in ("DROP TABLE t", "SELECT 'unterminated", "SELECT " + "(" * 3000 + "1" + ")" * 3000):
+        with pytest.raises(ValueError):
+            hardness_from_text(bad)

@@ -96,7 +96,7 @@ def hardness_from_text(sql: str) -> str:
 
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except sqlglot.errors.ParseError as error:
+    except (sqlglot.errors.SqlglotError, RecursionError) as error:
         raise ValueError(f"cannot parse: {error}") from error
     comp2 = 0
     while isinstance(tree, exp.SetOperation):
