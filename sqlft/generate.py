@@ -108,13 +108,12 @@ def shared_prefix_len(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def plan_batches(encoded: list[list[int]], per_batch: int) -> list[list[int]]:
-    """Indices of the prompts in each batch, so that a batch shares as much prefix as it can.
+def plan_groups(encoded: list[list[int]]) -> list[list[int]]:
+    """Prompt indices in decoding groups, each longest first (least padding).
 
-    Prompts sorted by tokens form groups where neighbours share at least half of the shorter one
-    (Spider: one database's schema). Each group is batched on its own, longest first, its last
-    batch possibly short: prefill dominates on CPU, so sharing beats a full batch. Prompts alone
-    in their group are batched together longest first (least padding).
+    In token order, a prompt joins its neighbour's group when they share at least half of the
+    shorter one (Spider: one database's schema), so a group computes that prefix once. Prompts
+    alone in their group are decoded together as one last group.
     """
     by_tokens = sorted(range(len(encoded)), key=lambda i: encoded[i])
     groups: list[list[int]] = []
@@ -126,11 +125,8 @@ def plan_batches(encoded: list[list[int]], per_batch: int) -> list[list[int]]:
                 continue
         groups.append([i])
     singles = [g[0] for g in groups if len(g) == 1]
-    batches = []
-    for group in [g for g in groups if len(g) > 1] + [singles]:
-        group = sorted(group, key=lambda i: -len(encoded[i]))
-        batches += [group[k : k + per_batch] for k in range(0, len(group), per_batch)]
-    return batches
+    groups = [g for g in groups if len(g) > 1] + ([singles] if singles else [])
+    return [sorted(g, key=lambda i: -len(encoded[i])) for g in groups]
 
 
 def _roomy_layer_class():
@@ -138,7 +134,7 @@ def _roomy_layer_class():
 
     DynamicLayer copies its whole cache on every decoding step (torch.cat): 40% of a batch-16
     step of SmolLM2 on CPU. This one keeps buffers with ROOM free slots and exposes the filled
-    part as views, copying only when the room runs out or rows leave the batch.
+    part as views, copying only when the room runs out or the rows change.
     """
     from transformers.cache_utils import DynamicLayer
 
@@ -149,18 +145,24 @@ def _roomy_layer_class():
             self._room_k, self._room_v = keys, values
             self.keys, self.values = keys[..., :length, :], values[..., :length, :]
 
-        def update(self, key_states, value_states, *args, **kwargs):
+        def set_states(self, keys, values, room: int | None = None) -> None:
+            """Replace the cached states (copied into fresh buffers with room to grow)."""
             if not self.is_initialized:
-                self.lazy_initialization(key_states, value_states)
+                self.lazy_initialization(keys, values)
+            length, room = keys.shape[-2], room or self.ROOM
+            room_k = keys.new_empty((*keys.shape[:2], length + room, keys.shape[-1]))
+            room_v = values.new_empty((*values.shape[:2], length + room, values.shape[-1]))
+            room_k[..., :length, :], room_v[..., :length, :] = keys, values
+            self._hold(room_k, room_v, length)
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized or self.get_seq_length() == 0:
+                self.set_states(key_states, value_states)
+                return self.keys, self.values
             old = self.get_seq_length()
             new = old + key_states.shape[-2]
-            if old == 0 or new > self._room_k.shape[-2]:
-                size = (*key_states.shape[:2], new + self.ROOM)
-                keys = key_states.new_empty((*size, key_states.shape[-1]))
-                values = value_states.new_empty((*size, value_states.shape[-1]))
-                if old:
-                    keys[..., :old, :], values[..., :old, :] = self.keys, self.values
-                self._hold(keys, values, old)
+            if new > self._room_k.shape[-2]:
+                self.set_states(self.keys, self.values, room=new - old + self.ROOM)
             self._room_k[..., old:new, :] = key_states
             self._room_v[..., old:new, :] = value_states
             self._hold(self._room_k, self._room_v, new)
@@ -188,21 +190,23 @@ def _new_cache(model: Any):
     return cache
 
 
-def _prefill(model: Any, rows: list[list[int]], pad_id: int):
-    """Run the prompts through the model: (KV cache, last logits, attention mask, next positions).
+def _is_roomy(cache: Any) -> bool:
+    return bool(cache.layers) and all(hasattr(layer, "set_states") for layer in cache.layers)
 
-    The prefix all rows share (system prompt, schema) is computed once and copied per row; the
-    rest is left-padded, so padding sits between the shared prefix and each row's own tokens.
+
+def _prefill(model: Any, rows: list[list[int]], pad_id: int, shared: int, prefix: Any):
+    """Run prompts through the model: (KV cache, last logits, attention mask, next positions).
+
+    The first `shared` tokens of every row are already in `prefix` (a one-row cache), copied per
+    row; the rest is left-padded, so padding sits between the shared prefix and a row's own tokens.
     """
     import torch
 
     device = _input_device(model)
     cache = _new_cache(model)
-    shared = shared_prefix_len(rows)
     if shared:
-        prefix = torch.tensor([rows[0][:shared]], device=device)
-        model(input_ids=prefix, past_key_values=cache, use_cache=True, logits_to_keep=1)
-        cache.batch_repeat_interleave(len(rows))
+        for layer, (keys, values) in zip(cache.layers, _states(prefix), strict=True):
+            layer.set_states(keys.expand(len(rows), -1, -1, -1), values.expand(len(rows), -1, -1, -1))
     width = max(len(r) for r in rows) - shared
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), shared + width), dtype=torch.long)
@@ -225,46 +229,119 @@ def _prefill(model: Any, rows: list[list[int]], pad_id: int):
     return cache, logits, mask, positions[:, -1] + 1
 
 
-def _decode_batch(
+def _states(cache: Any) -> list[tuple[Any, Any]]:
+    return [(layer.keys, layer.values) for layer in cache.layers]
+
+
+def _widen(states: list, mask: Any, at: int, extra: int) -> tuple[list, Any]:
+    """Insert `extra` masked-out columns at column `at` (between shared prefix and the rest)."""
+    import torch
+
+    def gap(t):
+        filler = t.new_zeros((*t.shape[:-2], extra, t.shape[-1]))
+        return torch.cat([t[..., :at, :], filler, t[..., at:, :]], dim=-2)
+
+    states = [(gap(k), gap(v)) for k, v in states]
+    filler = mask.new_zeros((mask.shape[0], extra))
+    return states, torch.cat([mask[:, :at], filler, mask[:, at:]], dim=-1)
+
+
+def _join(cache: Any, mask: Any, other: Any, other_mask: Any, at: int) -> Any:
+    """Append the rows of `other` to `cache` (their columns aligned by widening the shorter one at
+    column `at`); returns the joined attention mask."""
+    import torch
+
+    mine, theirs = _states(cache), _states(other)
+    if mask.shape[1] < other_mask.shape[1]:
+        mine, mask = _widen(mine, mask, at, other_mask.shape[1] - mask.shape[1])
+    elif other_mask.shape[1] < mask.shape[1]:
+        theirs, other_mask = _widen(theirs, other_mask, at, mask.shape[1] - other_mask.shape[1])
+    for layer, (k, v), (k2, v2) in zip(cache.layers, mine, theirs, strict=True):
+        layer.set_states(torch.cat([k, k2]), torch.cat([v, v2]))
+    return torch.cat([mask, other_mask])
+
+
+def _compact(cache: Any, mask: Any, slack: int = 32) -> Any:
+    """Drop cache columns no live row attends to (tokens of rows that left) once `slack` pile up."""
+    used = mask.bool().any(dim=0)
+    if int((~used).sum()) < slack:
+        return mask
+    columns = used.nonzero().squeeze(-1)
+    for layer, (k, v) in zip(cache.layers, _states(cache), strict=True):
+        layer.set_states(k[..., columns, :], v[..., columns, :])
+    return mask[:, columns]
+
+
+def _decode_group(
     model: Any,
     rows: list[list[int]],
     *,
+    slots: int,
     pad_id: int,
     stop_ids: set[int],
     max_new_tokens: int,
-    do_sample: bool,
-    temperature: float,
-    top_p: float,
-    generator: Any,
+    pick: Any,
+    on_done: Any,
 ) -> list[tuple[list[int], float]]:
-    """Continue each row: (new tokens without the stop token, mean log-prob over all decoded steps).
+    """Continue each row: (new tokens without the stop token, mean log-prob over its steps).
 
-    A row that stops leaves the batch and the KV cache, so later steps compute live rows only.
+    At most `slots` rows decode together. A row that stops leaves the batch and the KV cache;
+    when a quarter of the slots are free, waiting rows join (their shared prefix is computed once
+    per group), so a batch never runs at the pace of its slowest row with empty slots.
     """
     import torch
 
-    cache, logits, mask, next_pos = _prefill(model, rows, pad_id)
+    device = _input_device(model)
+    refill = _is_roomy(_new_cache(model))
+    shared = shared_prefix_len(rows) if refill else 0
+    prefix = None
+    if shared:
+        prefix = _new_cache(model)
+        model(
+            input_ids=torch.tensor([rows[0][:shared]], device=device), past_key_values=prefix, use_cache=True
+        )
     stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=_output_device(model))
     out_tokens: list[list[int]] = [[] for _ in rows]
     totals = [0.0] * len(rows)
     steps = [0] * len(rows)
-    active = torch.arange(len(rows))  # row numbers; indices stay on CPU, which indexes any device
-    for step in range(max_new_tokens):
-        tokens, logps = _pick(logits, do_sample, temperature, top_p, generator)
-        stopped = torch.isin(tokens, stops)
-        for row, tok, logp, stop in zip(
-            active.tolist(), tokens.tolist(), logps.tolist(), stopped.tolist(), strict=True
+    pending = list(range(len(rows)))
+    active = torch.zeros(0, dtype=torch.long)  # row numbers; indices stay on CPU, which indexes any device
+    cache = logits = mask = next_pos = None
+    while pending or active.numel():
+        free = slots - active.numel()
+        if pending and (active.numel() == 0 or (refill and free >= max(1, slots // 4))):
+            take, pending = pending[:free], pending[free:]
+            new_cache, new_logits, new_mask, new_pos = _prefill(
+                model, [rows[i] for i in take], pad_id, shared, prefix
+            )
+            if active.numel() == 0:
+                cache, logits, mask, next_pos = new_cache, new_logits, new_mask, new_pos
+            else:
+                mask = _join(cache, mask, new_cache, new_mask, shared)
+                logits, next_pos = torch.cat([logits, new_logits]), torch.cat([next_pos, new_pos])
+            active = torch.cat([active, torch.tensor(take, dtype=torch.long)])
+        tokens, logps = pick(logits)
+        stopped = torch.isin(tokens, stops).tolist()
+        live = []
+        for j, (row, tok, logp) in enumerate(
+            zip(active.tolist(), tokens.tolist(), logps.tolist(), strict=True)
         ):
             totals[row] += logp
             steps[row] += 1
-            if not stop:
+            if not stopped[j]:
                 out_tokens[row].append(tok)
-        keep = (~stopped).nonzero().squeeze(-1).cpu()
-        if keep.numel() == 0 or step == max_new_tokens - 1:
-            break
-        if keep.numel() < active.numel():
+            if not stopped[j] and steps[row] < max_new_tokens:
+                live.append(j)
+        on_done(active.numel() - len(live))
+        if not live:
+            active = active[:0]
+            continue
+        if len(live) < active.numel():
+            keep = torch.tensor(live, dtype=torch.long)
             cache.batch_select_indices(keep)
             active, tokens, mask, next_pos = active[keep], tokens[keep], mask[keep], next_pos[keep]
+            if refill:
+                mask = _compact(cache, mask)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         logits = model(
             input_ids=tokens[:, None],
@@ -294,9 +371,9 @@ def generate_sql(
 ) -> list[Generation]:
     """Answer each prompt (already chat-templated text) with SQL; output order = input order.
 
-    `batch_size` bounds the rows decoded together, so with n samples per prompt a batch holds
-    batch_size // n prompts. Prompts are tokenized without special tokens by default, since the
-    chat template already wrote them (the same convention as `sqlft.prompts`).
+    `batch_size` bounds the sequences decoded together (n samples of a prompt are n sequences).
+    Prompts are tokenized without special tokens by default, since the chat template already
+    wrote them (the same convention as `sqlft.prompts`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -309,7 +386,6 @@ def generate_sql(
             f"num_return_sequences={n} with greedy decoding repeats one answer; set do_sample=True"
         )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    stop_ids = stop_token_ids(model, tokenizer)
     generator = None
     if seed is not None:
         generator = torch.Generator(device=_output_device(model)).manual_seed(seed)
@@ -317,32 +393,28 @@ def generate_sql(
     for i, ids in enumerate(encoded):
         if not ids:
             raise ValueError(f"prompt {i} is empty after tokenization; give every record a prompt")
-    per_batch = max(1, batch_size // n)
     results: list[Generation | None] = [None] * len(encoded)
     new_tokens, started = 0, time.perf_counter()
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(encoded), unit="prompt", desc="generate", disable=not progress)
+    bar = tqdm(total=len(encoded) * n, unit="seq", desc="generate", disable=not progress)
     try:
         with torch.inference_mode():
-            for chunk in plan_batches(encoded, per_batch):
-                rows = [encoded[i] for i in chunk for _ in range(n)]
-                decoded = _decode_batch(
+            for group in plan_groups(encoded):
+                decoded = _decode_group(
                     model,
-                    rows,
+                    [encoded[i] for i in group for _ in range(n)],
+                    slots=batch_size,
                     pad_id=pad_id,
-                    stop_ids=stop_ids,
+                    stop_ids=stop_token_ids(model, tokenizer),
                     max_new_tokens=max_new_tokens,
-                    do_sample=do_sample,
-                    temperature=temperature,
-                    top_p=top_p,
-                    generator=generator,
+                    pick=lambda logits: _pick(logits, do_sample, temperature, top_p, generator),
+                    on_done=bar.update,
                 )
-                for k, index in enumerate(chunk):
+                for k, index in enumerate(group):
                     candidates = [_candidate(tokenizer, *d) for d in decoded[k * n : (k + 1) * n]]
                     results[index] = _generation(candidates)
                     new_tokens += sum(c.num_tokens for c in candidates)
-                bar.update(len(chunk))
                 bar.set_postfix(tok_s=f"{new_tokens / (time.perf_counter() - started):.1f}")
     finally:
         bar.close()

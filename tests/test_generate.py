@@ -6,7 +6,7 @@ from sqlft.generate import (
     Generation,
     generate_sql,
     merge_adapter,
-    plan_batches,
+    plan_groups,
     predict_records,
     shared_prefix_len,
     stop_token_ids,
@@ -68,6 +68,29 @@ def test_batched_greedy_equals_one_at_a_time(llama, prompts, one_at_a_time, batc
     assert [g.num_tokens for g in batched] == [g.num_tokens for g in one_at_a_time]
     for a, b in zip(batched, one_at_a_time, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+def test_refill_and_compaction_keep_greedy_output(llama, prompts, one_at_a_time, monkeypatch) -> None:
+    import sqlft.generate as gen
+
+    calls = {"join": 0, "compact": 0}
+    join, compact = gen._join, gen._compact
+
+    def counting_join(*args):
+        calls["join"] += 1
+        return join(*args)
+
+    def counting_compact(cache, mask):
+        out = compact(cache, mask, slack=8)
+        calls["compact"] += out.shape[1] < mask.shape[1]
+        return out
+
+    monkeypatch.setattr(gen, "_join", counting_join)
+    monkeypatch.setattr(gen, "_compact", counting_compact)
+    model, tokenizer = llama
+    out = generate_sql(model, tokenizer, prompts, batch_size=3, max_new_tokens=48, progress=False)
+    assert calls["join"] > 0 and calls["compact"] > 0  # rows joined a running batch; dead columns dropped
+    assert [g.raw for g in out] == [g.raw for g in one_at_a_time]
 
 
 def test_warm_model_answers_in_sql_and_stops(one_at_a_time) -> None:
@@ -166,17 +189,22 @@ def test_shared_prefix_len() -> None:
     assert shared_prefix_len([[7, 1], [8, 1]]) == 0
 
 
-def test_plan_batches_groups_shared_prefixes() -> None:
+def test_plan_groups_by_shared_prefix() -> None:
     schema_a, schema_b = [1] * 50, [2] * 50
-    encoded = [schema_a + [5], schema_b + [6, 6], schema_a + [7, 7, 7], schema_b + [8], schema_a + [9]]
-    batches = plan_batches(encoded, per_batch=2)
-    assert batches == [[2, 0], [4], [1, 3]]  # a group's last batch may be short; longest first inside
+    encoded = [
+        schema_a + [5],
+        schema_b + [6, 6],
+        schema_a + [7, 7, 7],
+        schema_b + [8],
+        schema_a + [9],
+        [3, 4],
+    ]
+    assert plan_groups(encoded) == [[2, 0, 4], [1, 3], [5]]  # longest first inside a group
 
 
-def test_plan_batches_without_shared_prefixes_sorts_by_length() -> None:
+def test_plan_groups_without_shared_prefixes_is_one_group_by_length() -> None:
     unrelated = [[i] * n for i, n in enumerate([3, 9, 5, 7, 4])]
-    assert plan_batches(unrelated, per_batch=2) == [[1, 3], [2, 4], [0]]
-    assert sorted(i for b in plan_batches(unrelated, per_batch=3) for i in b) == [0, 1, 2, 3, 4]
+    assert plan_groups(unrelated) == [[1, 3, 2, 4, 0]]
 
 
 def test_nf4_model_with_adapter_stays_unmerged_and_batches_like_single() -> None:
