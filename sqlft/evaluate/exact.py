@@ -10,6 +10,7 @@ match".
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 
@@ -49,6 +50,8 @@ def normalize_sql(sql: str) -> str | None:
     import sqlglot
     from sqlglot import exp
 
+    if logging.getLogger("sqlglot").level == logging.NOTSET:  # model output is often not SQL:
+        logging.getLogger("sqlglot").setLevel(logging.ERROR)  # no warning per such query
     try:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
     except (sqlglot.errors.SqlglotError, RecursionError):
