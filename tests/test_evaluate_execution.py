@@ -250,3 +250,9 @@ def test_gold_as_prediction_scores_one_on_spider_dev(spider_dir):
     assert len(scored) == 972
     assert all(o.match for o in scored), [o.error for o in scored if not o.match][:3]
     assert {r["db_id"] for r, o in zip(dev, outcomes, strict=True) if o.error_kind} == {"wta_1"}
+
+
+def test_identical_columns_do_not_multiply_the_permutation_search():
+    wide = [(None,) * 12] * 3  # 12! orderings, all the same result
+    assert result_eq(wide, list(wide), False)
+    assert not result_eq(wide, [(None,) * 11 + (1,)] * 3, True)

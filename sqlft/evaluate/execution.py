@@ -80,16 +80,23 @@ def _unorder_row(row: tuple) -> tuple:
     return tuple(sorted(row, key=lambda x: str(x) + str(type(x))))
 
 
-def _permutations(allowed: list[set[int]]) -> Iterator[tuple[int, ...]]:
-    """Column permutations where gold column i may come from any pred column in allowed[i]."""
+def _permutations(allowed: list[set[int]], kind: list[int]) -> Iterator[tuple[int, ...]]:
+    """Column permutations where gold column i may come from any pred column in allowed[i].
+
+    Pred columns with the same `kind` hold equal values row by row, so swapping them changes
+    nothing: only one of each such arrangement is produced (ten all-NULL columns give one
+    permutation, not 10!).
+    """
     chosen: list[int] = []
 
     def walk(i: int) -> Iterator[tuple[int, ...]]:
         if i == len(allowed):
             yield tuple(chosen)
             return
+        tried: set[int] = set()
         for j in sorted(allowed[i]):
-            if j not in chosen:
+            if j not in chosen and kind[j] not in tried:
+                tried.add(kind[j])
                 chosen.append(j)
                 yield from walk(i + 1)
                 chosen.pop()
@@ -122,8 +129,10 @@ def result_eq(gold: list[tuple], pred: list[tuple], order_matters: bool) -> bool
         for row in pred:
             for i in range(n_cols):
                 allowed[i] = {j for j in allowed[i] if row[j] in gold_columns[i]}
+    columns = [tuple(row[j] for row in pred) for j in range(n_cols)]
+    kind = [columns.index(column) for column in columns]
     gold_set, gold_bag = set(gold), None
-    for perm in _permutations(allowed):
+    for perm in _permutations(allowed, kind):
         permuted = pred if n_cols == 1 else [tuple(row[j] for j in perm) for row in pred]
         if order_matters:
             if gold == permuted:
