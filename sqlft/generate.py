@@ -1,12 +1,14 @@
 """Batched generation of SQL answers with a decoding loop built for throughput.
 
 HF `generate` keeps a finished sequence in its batch slot until the longest one ends, and
-computes every prompt in full. Here: prompts that share a prefix (system prompt and schema) are
-batched together and the prefix is computed once per batch; the rest is left-padded; decoding
-drops rows that hit a stop token from the batch and the KV cache, which writes into spare room
-instead of copying itself every step. Results come back in input order, and greedy output equals
-one-prompt-at-a-time output. Works for any causal LM from transformers, a PeftModel (merge it
-with `merge_adapter` where possible: an unmerged LoRA halves speed) and quantised models.
+computes every prompt in full. Here prompts are grouped by shared prefix (system prompt and
+schema: one Spider database) and each group computes that prefix once. Up to `batch_size`
+sequences decode together; a sequence that stops leaves the batch and the KV cache, and waiting
+prompts of the group join the running batch when a quarter of its slots are free. The KV cache
+writes into spare room instead of copying itself every step. Results come back in input order,
+and greedy output equals one-prompt-at-a-time output. Works for any causal LM from transformers,
+a PeftModel (merge it with `merge_adapter` where possible: an unmerged LoRA halves speed) and
+quantised models; models with sliding-window layers decode in plain batches.
 """
 
 from __future__ import annotations

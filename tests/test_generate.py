@@ -141,6 +141,21 @@ def test_other_architectures_batch_like_one_at_a_time(arch: str) -> None:
     assert [g.raw for g in single] == _hf_greedy(model, tokenizer, prompts, 40)
 
 
+def test_sliding_window_model_decodes_in_plain_batches() -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sqlft.generate import _is_roomy, _new_cache
+
+    path = testing.tiny_model_path("mistral", warm_up=True)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, sliding_window=4096).eval()
+    assert not _is_roomy(_new_cache(model))  # sliding layers: no prefix sharing, no joining
+    prompts = [testing.chat_prompt(tokenizer, q) for q, _ in testing.CORPUS[:6]]
+    single = generate_sql(model, tokenizer, prompts, batch_size=1, max_new_tokens=30, progress=False)
+    batched = generate_sql(model, tokenizer, prompts, batch_size=4, max_new_tokens=30, progress=False)
+    assert [g.raw for g in batched] == [g.raw for g in single]
+
+
 def test_adapter_unmerged_and_merged_agree(llama, prompts) -> None:
     from peft import LoraConfig, PeftModel, get_peft_model
 
