@@ -51,13 +51,7 @@ print(f"preset {config.name}: {config.description}")
 # %%
 tokenizer = recipe.load_tokenizer(config)
 dev = recipe.prepare(config, config.eval.data, tokenizer, out=run.step_dir("baseline") / "dev.jsonl")
-print(dev.summary())
-print(
-    "\n--- sample prompt ---\n"
-    + dev.records[0]["prompt"]
-    + "\n--- gold completion ---\n"
-    + dev.records[0]["completion"]
-)
+recipe.show_prepared(dev, "dev")
 
 # %% [markdown]
 # ## The base model

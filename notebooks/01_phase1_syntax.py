@@ -33,8 +33,6 @@ run_dir = "runs/demo"
 previous_runs = []
 
 # %%
-import pandas as pd
-
 from sqlft import recipe
 from sqlft.evaluate import format_table
 from sqlft.evaluate.figures import plot_accuracy_by_hardness
@@ -54,15 +52,8 @@ print(
 
 # %%
 tokenizer = recipe.load_tokenizer(config)
-train_set = recipe.prepare(config, phase.data, tokenizer, out=run.step_dir("phase1") / "train.jsonl")
-dev = recipe.prepare(config, config.eval.data, tokenizer, out=run.step_dir("phase1") / "eval.jsonl")
-print(train_set.summary())
-print(
-    "\n--- training prompt ---\n"
-    + train_set.records[0]["prompt"]
-    + "\n--- completion ---\n"
-    + train_set.records[0]["completion"]
-)
+train_set, dev = recipe.prepare_phase(config, "phase1", run, tokenizer)
+recipe.show_prepared(train_set)
 
 # %% [markdown]
 # ## Training
@@ -72,17 +63,10 @@ print(
 # An interrupted run resumes from its last checkpoint when this notebook is run again.
 
 # %%
-gpus = recipe.data_parallel_gpus(config)
-if gpus:
-    recipe.train_phase_distributed(str(config.origin), overrides, "phase1", run, gpus)
-    model, tokenizer = recipe.load_trained(config, "phase1", run)
-else:
-    model, tokenizer, result = recipe.train_phase(config, "phase1", run, live_plot=True)
-    print(f"trained {result.seconds:.0f} s; adapter in {result.adapter_dir}")
+model, tokenizer = recipe.run_phase(config, "phase1", run, overrides)
 
 # %%
-samples = run.root / "phase1" / "sql_samples.csv"
-pd.read_csv(samples).tail(2 * phase.sample_questions) if samples.is_file() else "no evaluation ran"
+recipe.sql_samples(run, "phase1", last=2 * phase.sample_questions)
 
 # %% [markdown]
 # ## Phase 1 on the dev set

@@ -28,8 +28,6 @@ run_dir = "runs/demo"
 previous_runs = []
 
 # %%
-import pandas as pd
-
 from sqlft import recipe
 from sqlft.evaluate import format_table
 from sqlft.evaluate.figures import plot_accuracy_by_hardness
@@ -47,31 +45,17 @@ print(
 
 # %%
 tokenizer = recipe.load_tokenizer(config)
-train_set = recipe.prepare(config, phase.data, tokenizer, out=run.step_dir("phase2") / "train.jsonl")
-dev = recipe.prepare(config, config.eval.data, tokenizer, out=run.step_dir("phase2") / "eval.jsonl")
-print(train_set.summary())
-print(
-    "\n--- training prompt ---\n"
-    + train_set.records[0]["prompt"]
-    + "\n--- completion ---\n"
-    + train_set.records[0]["completion"]
-)
+train_set, dev = recipe.prepare_phase(config, "phase2", run, tokenizer)
+recipe.show_prepared(train_set)
 
 # %% [markdown]
 # ## Training, continuing the phase-1 adapter
 
 # %%
-gpus = recipe.data_parallel_gpus(config)
-if gpus:
-    recipe.train_phase_distributed(str(config.origin), overrides, "phase2", run, gpus)
-    model, tokenizer = recipe.load_trained(config, "phase2", run)
-else:
-    model, tokenizer, result = recipe.train_phase(config, "phase2", run, live_plot=True)
-    print(f"trained {result.seconds:.0f} s; adapter in {result.adapter_dir}")
+model, tokenizer = recipe.run_phase(config, "phase2", run, overrides)
 
 # %%
-samples = run.root / "phase2" / "sql_samples.csv"
-pd.read_csv(samples).tail(2 * phase.sample_questions) if samples.is_file() else "no evaluation ran"
+recipe.sql_samples(run, "phase2", last=2 * phase.sample_questions)
 
 # %% [markdown]
 # ## Phase 2 on the dev set

@@ -82,6 +82,21 @@ def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path |
     return prepared
 
 
+def prepare_phase(config: Preset, phase: str, run: RunDir, tokenizer: Any) -> tuple[Prepared, Prepared]:
+    """A phase's training records and the dev records it is evaluated on, saved for `train_phase`."""
+    section = getattr(config, phase)
+    train_set = prepare(config, section.data, tokenizer, out=run.step_dir(phase) / "train.jsonl")
+    dev = prepare(config, config.eval.data, tokenizer, out=run.step_dir(phase) / "eval.jsonl")
+    return train_set, dev
+
+
+def show_prepared(prepared: Prepared, label: str = "training") -> None:
+    """What was kept and dropped, prompt lengths, and one example exactly as the model sees it."""
+    print(prepared.summary())
+    first = prepared.records[0]
+    print(f"\n--- {label} prompt ---\n{first['prompt']}\n--- completion ---\n{first['completion']}")
+
+
 def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prepared, run: RunDir, step: str):
     """Generate SQL for every record, score it, write predictions and report into the step's folder."""
     from sqlft.evaluate import evaluate_predictions, write_report
@@ -199,6 +214,26 @@ def load_trained(config: Preset, phase: str, run: RunDir):
         raise FileNotFoundError(f"{adapter}: no trained adapter. Fix: run the {phase} training step first")
     model, tokenizer = load_model(config)
     return PeftModel.from_pretrained(model, str(adapter)), tokenizer
+
+
+def run_phase(config: Preset, phase: str, run: RunDir, overrides: dict[str, Any] | None = None):
+    """Train `phase` here (live loss curve) or, for a data-parallel preset on several GPUs, under
+    `accelerate launch`; returns the trained model and its tokenizer for predictions."""
+    gpus = data_parallel_gpus(config)
+    if gpus:
+        train_phase_distributed(str(config.origin), overrides or {}, phase, run, gpus)
+        return load_trained(config, phase, run)
+    model, tokenizer, result = train_phase(config, phase, run, live_plot=True)
+    print(f"{phase}: trained in {result.seconds:.0f} s; adapter in {result.adapter_dir}")
+    return model, tokenizer
+
+
+def sql_samples(run: RunDir, phase: str, last: int = 8):
+    """The sample callback's last rows (question, gold, generated, executes?, matches?) as a table."""
+    import pandas as pd
+
+    path = run.root / phase / "sql_samples.csv"
+    return pd.read_csv(path).tail(last) if path.is_file() else "no evaluation ran"
 
 
 def train_phase_distributed(
