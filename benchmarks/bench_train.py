@@ -4,7 +4,8 @@
    training dataloader (`sqlft.train.build_trainer`), with random batches and with the
    group-by-length sampler sqlft uses. Goal: under 5%.
 2. Per LoRA preset, a few optimizer steps in a fresh subprocess (so peak memory is its own):
-   non-padding tokens/s (first step excluded as warm-up) and peak resident memory.
+   non-padding tokens/s (first step excluded as warm-up) and peak resident memory; one preset
+   is also timed with TRL's fused LM-head loss, which sqlft uses on GPU but not on CPU.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train.py [--steps 4] [--batch-size 4]
 
@@ -79,7 +80,9 @@ def measure_padding(args) -> dict:
     return out
 
 
-def train_worker(preset: str, steps: int, batch_size: int, quantization: str | None) -> dict:
+def train_worker(
+    preset: str, steps: int, batch_size: int, quantization: str | None, fused: bool | None
+) -> dict:
     """Runs in its own process: a few optimizer steps of one preset; tokens/s after step 1, peak RSS."""
     import torch
     from transformers import TrainerCallback
@@ -110,6 +113,7 @@ def train_worker(preset: str, steps: int, batch_size: int, quantization: str | N
             save_steps=10_000,
             eval_steps=0,
             max_length=1024,
+            fused_loss=fused,
         )
         result = train(model, tokenizer, records, None, config, callbacks=[Clock()])
         log = json.loads((Path(tmp) / "training_log.json").read_text())
@@ -119,6 +123,9 @@ def train_worker(preset: str, steps: int, batch_size: int, quantization: str | N
     return {
         "preset": preset,
         "quantization": quantization or "none",
+        "loss_impl": "fused (TRL SFTTrainer)"
+        if (torch.cuda.is_available() if fused is None else fused)
+        else "plain (model's own loss)",
         "trainable_params": trainable,
         "total_params": total,
         "steps_timed": steps - 1,
@@ -137,11 +144,16 @@ def main() -> None:
     parser.add_argument("--grad-accum", type=int, default=2)
     parser.add_argument("--quantization", choices=["none", "nf4"], default="none")
     parser.add_argument("--presets", nargs="*", default=list(PRESETS))
+    parser.add_argument(
+        "--fused-compare", default="attention", help="preset also timed with TRL's fused loss"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--fused", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     quantization = None if args.quantization == "none" else args.quantization
     if args.worker:
-        print(json.dumps(train_worker(args.worker, args.steps, args.batch_size, quantization)))
+        fused = args.fused or None  # None: sqlft's default for the device (plain on CPU)
+        print(json.dumps(train_worker(args.worker, args.steps, args.batch_size, quantization, fused)))
         return
 
     results = {
@@ -152,9 +164,13 @@ def main() -> None:
         "padding": measure_padding(args),
         "training": [],
     }
-    for preset in args.presets:
+    runs = [(preset, False) for preset in args.presets] + [(args.fused_compare, True)] * bool(
+        args.fused_compare
+    )
+    for preset, fused in runs:
         command = [sys.executable, __file__, "--worker", preset, "--steps", str(args.steps)]
         command += ["--batch-size", str(args.batch_size), "--quantization", args.quantization]
+        command += ["--fused"] * fused
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         results["training"].append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(results["training"][-1], flush=True)

@@ -111,7 +111,7 @@ class SQLSampleCallback(TrainerCallback):
         return rows
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
-        if model is None:
+        if model is None or not state.is_world_process_zero:  # one sampler under data parallelism
             return
         rows = self.sample(model, state.global_step)
         model.train()  # evaluation left it in eval mode; training resumes after this hook

@@ -7,7 +7,7 @@ completion (SQL + EOS) follows, and only the completion tokens are supervised. T
 tokenise `prompt + completion` as one string with the tokenizer's special tokens: a second BOS on
 Llama/Mistral templates that already write one, and a prompt/completion boundary that can merge
 into one token. The rows carry their labels, so the same objective also trains with the plain
-Trainer and the model's own loss: used on CPU (TRL's fused LM-head loss was 1.6x slower there) and
+Trainer and the model's own loss: used on CPU (TRL's fused LM-head loss was slower there) and
 for a LoRA on lm_head, which SFTTrainer refuses (its fused loss reads lm_head.weight directly).
 Records longer than `max_length` are dropped and counted, never truncated (a cut SQL target
 teaches cut SQL).
@@ -58,7 +58,8 @@ class PhaseConfig:
     group_by_length: bool = True  # batches of similar length: little padding without packing
     logging_steps: int = 1
     # TRL's fused LM-head loss (no full logits: less GPU memory) or the model's own loss, same objective.
-    # None: fused on GPU, plain on CPU, where the fused head measured 1.6x slower per step.
+    # None: fused on GPU, plain on CPU, where the fused head was 1.15-1.7x slower per step in every
+    # A/B run (benchmarks/bench_train.py).
     fused_loss: bool | None = None
 
     @classmethod

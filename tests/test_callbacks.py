@@ -120,6 +120,7 @@ def test_wandb_table_is_logged_when_a_run_is_active(tmp_path, monkeypatch, db_di
 
     class State:
         global_step = 3
+        is_world_process_zero = True
 
     for _ in range(2):
         callback.on_evaluate(None, State(), None, model=model)

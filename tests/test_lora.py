@@ -92,3 +92,8 @@ def test_continued_adapter_is_trainable_and_keeps_its_weights(tmp_path):
 def test_missing_adapter_folder_names_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="no adapter_config.json"):
         add_lora(tiny(), adapter=tmp_path / "nowhere")
+
+
+def test_gradient_checkpointing_stays_off_on_cpu():
+    model = add_lora(tiny(), "attention", gradient_checkpointing=True)
+    assert not model.base_model.model.is_gradient_checkpointing
