@@ -1,5 +1,6 @@
-"""Figures from evaluation reports (matplotlib, Agg backend): accuracy by hardness for one run,
-side-by-side bars for several runs, and failures by kind."""
+"""Figures from evaluation reports: accuracy by hardness for one run, side-by-side bars for
+several runs, and failures by kind. The backend is left to matplotlib (inline in a notebook,
+Agg on a machine with no display), so the notebooks show the figures they save."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from sqlft.evaluate.report import error_label  # noqa: E402
+from sqlft.evaluate.report import error_label
 
 GROUPS = ("easy", "medium", "hard", "extra", "all", "non-empty gold")
 
@@ -28,9 +26,11 @@ def accuracies(report: dict[str, Any], metric: str = "exec_accuracy") -> dict[st
 
 
 def _save(fig, path: str | Path | None):
+    """Save when asked; close it in pyplot so a notebook shows the returned figure once, not twice."""
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
     return fig
 
 
