@@ -276,12 +276,21 @@ def train(
         dropped_too_long=dropped,
         seconds=round(time.monotonic() - started, 2),
     )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "training_log.json").write_text(json.dumps(state.log_history, indent=1))
-    (output_dir / "phase_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
     if result.finished:
-        trainer.model.save_pretrained(str(output_dir / ADAPTER_DIR))
-        tokenizer.save_pretrained(str(output_dir / ADAPTER_DIR))
         result.adapter_dir = str(output_dir / ADAPTER_DIR)
-        (output_dir / MARKER).write_text(json.dumps(dataclasses.asdict(result), indent=1))
+    if trainer.is_world_process_zero():  # under data parallelism one process writes the files
+        _write_phase(trainer, tokenizer, config, result)
+    trainer.accelerator.wait_for_everyone()
     return result
+
+
+def _write_phase(trainer: Any, tokenizer: Any, config: PhaseConfig, result: TrainResult) -> None:
+    """Training log and config always; the adapter, its tokenizer and the marker once finished."""
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
+    (output_dir / "phase_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    if result.adapter_dir:
+        trainer.model.save_pretrained(result.adapter_dir)
+        tokenizer.save_pretrained(result.adapter_dir)
+        (output_dir / MARKER).write_text(json.dumps(dataclasses.asdict(result), indent=1))
