@@ -156,6 +156,8 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         bf16=on_gpu and dtype == torch.bfloat16,
         use_cpu=not on_gpu,
         gradient_checkpointing=on_gpu and config.gradient_checkpointing,
+        # non-reentrant checkpointing needs no input that requires grad, so frozen embeddings are fine
+        gradient_checkpointing_kwargs={"use_reentrant": False},
         eval_strategy="steps" if evaluate else "no",
         eval_steps=config.eval_steps if evaluate else None,
         save_strategy="steps",
