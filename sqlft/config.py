@@ -52,8 +52,9 @@ class PromptSection:
 
 
 @dataclass
-class PhaseSection:
-    data: DataSection = field(default_factory=DataSection)
+class TrainerSettings:
+    """How one phase trains; shared by a preset's phase section and `sqlft.train.PhaseConfig`."""
+
     learning_rate: float = 1e-4
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
@@ -62,13 +63,20 @@ class PhaseSection:
     warmup_ratio: float = 0.03
     scheduler: str = "cosine"  # cosine | linear | constant
     optimizer: str = "auto"  # auto: paged_adamw_8bit on GPU, adamw_torch on CPU
-    gradient_checkpointing: bool = True
-    eval_steps: int = 50
+    gradient_checkpointing: bool = True  # applied on GPU only: on CPU it costs 40% and saves nothing needed
+    eval_steps: int = 50  # 0: no evaluation
     save_steps: int = 50
     save_total_limit: int = 2
+    seed: int = 42
+
+
+@dataclass
+class PhaseSection(TrainerSettings):
+    """A preset's phase: trainer settings plus its data and what the notebook shows while training."""
+
+    data: DataSection = field(default_factory=DataSection)
     eval_limit: int = 64  # dev records used for the eval loss
     sample_questions: int = 4  # questions the SQL sample callback shows at each evaluation
-    seed: int = 42
 
 
 @dataclass

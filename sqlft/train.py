@@ -27,6 +27,8 @@ from typing import Any
 
 import torch
 
+from sqlft.config import TrainerSettings
+
 MARKER = "phase_done.json"
 ADAPTER_DIR = "adapter"
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -34,24 +36,11 @@ _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 NON_TRAINER_KEYS = {"data", "eval_limit", "sample_questions"}
 
 
-@dataclass
-class PhaseConfig:
-    """Trainer settings for one phase; field names follow the preset's phase section."""
+@dataclass(kw_only=True)
+class PhaseConfig(TrainerSettings):
+    """Trainer settings for one phase (the preset's phase section) plus where and how to run them."""
 
     output_dir: str
-    learning_rate: float = 1e-4
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 4
-    grad_accum: int = 4
-    warmup_ratio: float = 0.03
-    scheduler: str = "cosine"  # cosine | linear | constant
-    optimizer: str = "auto"  # auto: paged_adamw_8bit on GPU, adamw_torch on CPU
-    gradient_checkpointing: bool = False  # applied on GPU only: on CPU it costs 40% and saves nothing needed
-    eval_steps: int = 50  # 0: no evaluation
-    save_steps: int = 50
-    save_total_limit: int = 2
-    seed: int = 42
     max_length: int = 1024
     compute_dtype: str = "auto"  # auto (from the model) | fp32 | fp16 | bf16
     report_to: str = "none"  # none | wandb
