@@ -8,7 +8,7 @@ as the first, and transformers' own `generate` at batch 16 for reference. One th
 (OMP_NUM_THREADS=1): the machine is shared, so 2 threads are not reliably faster.
 Writes benchmarks/results/bench_generate.json.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_generate.py [--per-db 16] [--dbs 2] [--batch-sizes 1 4 16]
+    OMP_NUM_THREADS=1 python benchmarks/bench_generate.py [--per-db 24] [--dbs 2] [--batch-sizes 1 4 16]
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def hf_generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_t
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dbs", type=int, default=2)
-    parser.add_argument("--per-db", type=int, default=16)
+    parser.add_argument("--per-db", type=int, default=24)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument(
