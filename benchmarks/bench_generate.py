@@ -113,6 +113,7 @@ def main() -> int:
     runs, reference = [], None
     plan = [("sqlft", b) for b in args.batch_sizes] + [("hf_generate", b) for b in args.hf_batch_sizes]
     for engine, batch_size in plan:
+        load_at_start = os.getloadavg()[0]
         started, cpu_started = time.perf_counter(), time.process_time()
         if engine == "sqlft":
             kwargs = dict(batch_size=batch_size, max_new_tokens=args.max_new_tokens, progress=False)
@@ -125,6 +126,7 @@ def main() -> int:
         runs.append(
             {
                 "engine": engine,
+                "load_1min_at_start": round(load_at_start, 2),
                 "batch_size": batch_size,
                 "seconds": round(seconds, 2),
                 "cpu_seconds": round(cpu_seconds, 2),
