@@ -27,27 +27,16 @@ SPIDER = Path(__file__).resolve().parents[2] / "shared" / "spider"
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_generate.json"
 
 
+LOADER = "sqlft.model.load_model_and_tokenizer('smollm2-135m', quantization=None, compute_dtype=float32)"
+
+
 def load_smollm2():
-    """The embedded SmolLM2-135M in fp32; straight from its GGUF if sqlft.model cannot convert it."""
+    """The embedded SmolLM2-135M-Instruct (GGUF converted once to an fp32 HF folder by sqlft.model)."""
     import torch
 
     from sqlft.model import load_model_and_tokenizer
 
-    try:
-        return load_model_and_tokenizer("smollm2-135m", quantization=None, compute_dtype=torch.float32)
-    except ValueError as error:  # transformers refuses to save a GGUF-loaded model
-        print(
-            f"sqlft.model could not load smollm2-135m ({error}); loading the GGUF directly", file=sys.stderr
-        )
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from sqlft.model import embedded_gguf, ensure_pad_token
-
-    gguf = embedded_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    ensure_pad_token(tokenizer, model)
-    return model, tokenizer
+    return load_model_and_tokenizer("smollm2-135m", quantization=None, compute_dtype=torch.float32)
 
 
 def spider_prompts(tokenizer, dbs: int, per_db: int) -> list[str]:
@@ -164,6 +153,7 @@ def main() -> int:
             "tokens_max": max(lengths),
             "tokens_total": sum(lengths),
         },
+        "model_loader": LOADER,
         "max_new_tokens": args.max_new_tokens,
         "runs": runs,
     }
