@@ -125,6 +125,15 @@ def test_cli_reports_bad_input_without_loading_a_model(tmp_path, capsys) -> None
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_reports_missing_model_or_adapter(tmp_path, data_file, capsys) -> None:
+    out = str(tmp_path / "o.jsonl")
+    assert main(["predict", "--model", str(tmp_path / "absent"), "--data", str(data_file), "--out", out]) == 2
+    assert "cannot load --model" in capsys.readouterr().err
+    args = ["predict", "--model", "x", "--adapter", str(tmp_path), "--data", str(data_file), "--out", out]
+    assert main(args) == 2
+    assert "no adapter_config.json" in capsys.readouterr().err
+
+
 def test_missing_or_empty_file(tmp_path) -> None:
     with pytest.raises(DataError, match="no such file"):
         read_records(tmp_path / "absent.jsonl")

@@ -70,12 +70,15 @@ def load_for_inference(name_or_path: str, adapter: str | None, quantization: str
     from sqlft.generate import merge_adapter
     from sqlft.model import load_model_and_tokenizer
 
+    if adapter and not Path(adapter, "adapter_config.json").is_file():
+        raise DataError(
+            f"{adapter}: no adapter_config.json. Fix: point --adapter at the folder where training "
+            "saved the LoRA adapter"
+        )
     model, tokenizer = load_model_and_tokenizer(name_or_path, quantization=quantization)
     if adapter:
         from peft import PeftModel
 
-        if not Path(adapter, "adapter_config.json").is_file():
-            raise DataError(f"{adapter}: no adapter_config.json. Fix: give the folder a LoRA run saved")
         model = PeftModel.from_pretrained(model, adapter)
     return merge_adapter(model), tokenizer
 
@@ -99,6 +102,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except DataError as error:
         print(f"sqlft predict: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # what from_pretrained raises for a missing or unreadable model
+        print(f"sqlft predict: cannot load --model {args.model}: {error}", file=sys.stderr)
         return 2
     sampling = args.num_samples > 1
     predictions = predict_records(
