@@ -387,6 +387,8 @@ def generate_sql(
         raise ValueError(
             f"num_return_sequences={n} with greedy decoding repeats one answer; set do_sample=True"
         )
+    if not prompts:
+        return []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     generator = None
     if seed is not None:

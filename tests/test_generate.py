@@ -125,6 +125,10 @@ def test_sampling_returns_scored_candidates(llama, prompts) -> None:
     assert len({c.raw for g in first for c in g.candidates}) > 3  # temperature 1.5 varies the answers
 
 
+def test_no_prompts_no_generations(llama) -> None:
+    assert generate_sql(*llama, [], progress=False) == []
+
+
 def test_greedy_with_several_samples_is_refused(llama, prompts) -> None:
     model, tokenizer = llama
     with pytest.raises(ValueError, match="do_sample=True"):
