@@ -26,11 +26,20 @@ END_MARKERS = (
     "</s>",
     "[INST]",
 )
-# Markers that may open the answer: the answer starts after the last one.
-START_MARKERS = ("[/INST]", "<|im_start|>assistant", "<|assistant|>", "<start_of_turn>model")
-_START_TAGS = re.compile(
-    r"^\s*(?:<s>|<\|begin_of_text\|>|<\|start_header_id\|>assistant<\|end_header_id\|>)\s*"
+# Markers that open the assistant's answer.
+START_MARKERS = (
+    "[/INST]",
+    "<|im_start|>assistant",
+    "<|assistant|>",
+    "<start_of_turn>model",
+    "<|start_header_id|>assistant<|end_header_id|>",
 )
+_BOS = r"\s*(?:<s>|<\|begin_of_text\|>)?\s*"
+# Text that starts like this is a whole conversation (prompt included), not just the answer.
+_CONVERSATION = re.compile(
+    _BOS + r"(?:<\|im_start\|>|\[INST\]|<\|user\|>|<\|system\|>|<start_of_turn>|<\|start_header_id\|>)"
+)
+_LEADING_MARKER = re.compile(_BOS + "(?:" + "|".join(map(re.escape, START_MARKERS)) + r")?\s*")
 
 # A statement's first keyword, all upper or all lower case: "Select the names ..." is prose.
 # WITH must open a CTE ("with the schema ..." is prose too).
@@ -62,10 +71,14 @@ _QUOTES = {"'": "'", '"': '"', "`": "`", "[": "]"}
 
 
 def _strip_chat_markers(text: str) -> str:
-    for marker in START_MARKERS:
-        if marker in text:
-            text = text.rsplit(marker, 1)[1]
-    text = _START_TAGS.sub("", text)
+    """The assistant's turn only: after the prompt when the text holds a whole conversation, up to
+    the first token that ends the turn (a model that starts a second turn keeps its first answer)."""
+    if _CONVERSATION.match(text):
+        starts = [(i, m) for m in START_MARKERS if (i := text.find(m)) >= 0]
+        if starts:
+            i, marker = min(starts)
+            text = text[i + len(marker) :]
+    text = text[_LEADING_MARKER.match(text).end() :]
     cut = min((i for i in (text.find(m) for m in END_MARKERS) if i >= 0), default=len(text))
     return text[:cut]
 

@@ -44,6 +44,17 @@ def normalise(sql: str) -> str:
         ("SELECT a FROM t<|endoftext|>garbage", "SELECT a FROM t"),
         ("[INST] how many? [/INST] SELECT count(*) FROM t", "SELECT count(*) FROM t"),
         ("<s> SELECT a FROM t", "SELECT a FROM t"),
+        ("SELECT a FROM t<|im_end|>\n<|im_start|>assistant\nSELECT b FROM u", "SELECT a FROM t"),
+        (
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHow many?<|im_end|>\n"
+            "<|im_start|>assistant\nSELECT count(*) FROM t<|im_end|>",
+            "SELECT count(*) FROM t",
+        ),
+        ("<s>[INST] How many? [/INST] SELECT count(*) FROM t</s>", "SELECT count(*) FROM t"),
+        (
+            "<|start_header_id|>assistant<|end_header_id|>\n\nSELECT a FROM t<|eot_id|>",
+            "SELECT a FROM t",
+        ),
         ("<|eot_id|>", ""),
         ("", ""),
         ("SELECT a FROM t; DROP TABLE t;", "SELECT a FROM t"),
