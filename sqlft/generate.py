@@ -4,15 +4,17 @@ HF `generate` keeps a finished sequence in its batch slot until the longest one 
 computes every prompt in full. Here prompts are grouped by shared prefix (system prompt and
 schema: one Spider database) and each group computes that prefix once. Up to `batch_size`
 sequences decode together; a sequence that stops leaves the batch and the KV cache, and waiting
-prompts of the group join the running batch when a quarter of its slots are free. The KV cache
-writes into spare room instead of copying itself every step. Results come back in input order,
-and greedy output equals one-prompt-at-a-time output. Works for any causal LM from transformers,
-a PeftModel (merge it with `merge_adapter` where possible: an unmerged LoRA halves speed) and
-quantised models; models with sliding-window layers decode in plain batches.
+prompts (of the same group or the next) join the running batch once a quarter of its slots are
+free. The KV cache writes into spare room instead of copying itself every step. Results come
+back in input order, and greedy output equals one-prompt-at-a-time output. Works for any causal
+LM from transformers, a PeftModel (merge it with `merge_adapter` where possible: an unmerged
+LoRA halves speed) and quantised models; models with sliding-window layers decode in plain
+batches.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -235,29 +237,28 @@ def _states(cache: Any) -> list[tuple[Any, Any]]:
     return [(layer.keys, layer.values) for layer in cache.layers]
 
 
-def _widen(states: list, mask: Any, at: int, extra: int) -> tuple[list, Any]:
-    """Insert `extra` masked-out columns at column `at` (between shared prefix and the rest)."""
+def _widen(states: list, mask: Any, extra: int) -> tuple[list, Any]:
+    """Left-pad cached states and mask with `extra` masked-out columns."""
     import torch
 
-    def gap(t):
-        filler = t.new_zeros((*t.shape[:-2], extra, t.shape[-1]))
-        return torch.cat([t[..., :at, :], filler, t[..., at:, :]], dim=-2)
+    def pad(t):
+        return torch.cat([t.new_zeros((*t.shape[:-2], extra, t.shape[-1])), t], dim=-2)
 
-    states = [(gap(k), gap(v)) for k, v in states]
-    filler = mask.new_zeros((mask.shape[0], extra))
-    return states, torch.cat([mask[:, :at], filler, mask[:, at:]], dim=-1)
+    return [(pad(k), pad(v)) for k, v in states], torch.cat(
+        [mask.new_zeros((mask.shape[0], extra)), mask], -1
+    )
 
 
-def _join(cache: Any, mask: Any, other: Any, other_mask: Any, at: int) -> Any:
-    """Append the rows of `other` to `cache` (their columns aligned by widening the shorter one at
-    column `at`); returns the joined attention mask."""
+def _join(cache: Any, mask: Any, other: Any, other_mask: Any) -> Any:
+    """Append the rows of `other` to `cache`, left-padding the shorter one (a row only attends to
+    the columns its mask marks, and positions are per row); returns the joined attention mask."""
     import torch
 
     mine, theirs = _states(cache), _states(other)
     if mask.shape[1] < other_mask.shape[1]:
-        mine, mask = _widen(mine, mask, at, other_mask.shape[1] - mask.shape[1])
+        mine, mask = _widen(mine, mask, other_mask.shape[1] - mask.shape[1])
     elif other_mask.shape[1] < mask.shape[1]:
-        theirs, other_mask = _widen(theirs, other_mask, at, mask.shape[1] - other_mask.shape[1])
+        theirs, other_mask = _widen(theirs, other_mask, mask.shape[1] - other_mask.shape[1])
     for layer, (k, v), (k2, v2) in zip(cache.layers, mine, theirs, strict=True):
         layer.set_states(torch.cat([k, k2]), torch.cat([v, v2]))
     return torch.cat([mask, other_mask])
@@ -274,34 +275,66 @@ def _compact(cache: Any, mask: Any, slack: int = 32) -> Any:
     return mask[:, columns]
 
 
-def _decode_group(
+class _Prefiller:
+    """Starts rows: each group's shared prefix is computed once (kept while rows of the group
+    wait), the rest of each row on top of it."""
+
+    def __init__(self, model: Any, rows: list[list[int]], group_of: list[int], pad_id: int, share: bool):
+        self.model, self.rows, self.group_of, self.pad_id = model, rows, group_of, pad_id
+        members: dict[int, list[int]] = {}
+        for row, group in enumerate(group_of):
+            members.setdefault(group, []).append(row)
+        self.shared = {g: shared_prefix_len([rows[r] for r in m]) if share else 0 for g, m in members.items()}
+        self.waiting = {g: len(m) for g, m in members.items()}
+        self.prefixes: dict[int, Any] = {}
+
+    def start(self, take: list[int]):
+        """(KV cache, logits, attention mask, next positions) for rows `take`, in that order."""
+        import torch
+
+        parts = []
+        for group, part in itertools.groupby(take, key=self.group_of.__getitem__):
+            part = list(part)
+            shared = self.shared[group]
+            if shared and group not in self.prefixes:
+                prefix = self.prefixes[group] = _new_cache(self.model)
+                ids = torch.tensor([self.rows[part[0]][:shared]], device=_input_device(self.model))
+                self.model(input_ids=ids, past_key_values=prefix, use_cache=True, logits_to_keep=1)
+            rows = [self.rows[r] for r in part]
+            parts.append(_prefill(self.model, rows, self.pad_id, shared, self.prefixes.get(group)))
+            self.waiting[group] -= len(part)
+            if not self.waiting[group]:
+                self.prefixes.pop(group, None)
+        cache, logits, mask, positions = parts[0]
+        for other, other_logits, other_mask, other_positions in parts[1:]:
+            mask = _join(cache, mask, other, other_mask)
+            logits, positions = torch.cat([logits, other_logits]), torch.cat([positions, other_positions])
+        return cache, logits, mask, positions
+
+
+def _decode(
     model: Any,
     rows: list[list[int]],
+    group_of: list[int],
     *,
     slots: int,
     pad_id: int,
     stop_ids: set[int],
     max_new_tokens: int,
     pick: Any,
-    on_done: Any,
+    on_step: Any,
 ) -> list[tuple[list[int], float]]:
     """Continue each row: (new tokens without the stop token, mean log-prob over its steps).
 
-    At most `slots` rows decode together. A row that stops leaves the batch and the KV cache;
-    when a quarter of the slots are free, waiting rows join (their shared prefix is computed once
-    per group), so a batch never runs at the pace of its slowest row with empty slots.
+    Rows start in order, at most `slots` decode together. A row that stops leaves the batch and
+    the KV cache; once a quarter of the slots are free, waiting rows join the running batch, so
+    slots do not idle while the slowest row finishes. (Models with sliding-window cache layers,
+    which cannot be joined, decode one group's batch at a time.)
     """
     import torch
 
-    device = _input_device(model)
-    refill = _is_roomy(_new_cache(model))
-    shared = shared_prefix_len(rows) if refill else 0
-    prefix = None
-    if shared:
-        prefix = _new_cache(model)
-        model(
-            input_ids=torch.tensor([rows[0][:shared]], device=device), past_key_values=prefix, use_cache=True
-        )
+    roomy = _is_roomy(_new_cache(model))
+    prefiller = _Prefiller(model, rows, group_of, pad_id, share=roomy)
     stops = torch.tensor(sorted(stop_ids), dtype=torch.long, device=_output_device(model))
     out_tokens: list[list[int]] = [[] for _ in rows]
     totals = [0.0] * len(rows)
@@ -311,16 +344,17 @@ def _decode_group(
     cache = logits = mask = next_pos = None
     while pending or active.numel():
         free = slots - active.numel()
-        if pending and (active.numel() == 0 or (refill and free >= max(1, slots // 4))):
-            take, pending = pending[:free], pending[free:]
-            new_cache, new_logits, new_mask, new_pos = _prefill(
-                model, [rows[i] for i in take], pad_id, shared, prefix
-            )
-            if active.numel() == 0:
-                cache, logits, mask, next_pos = new_cache, new_logits, new_mask, new_pos
+        if pending and (not active.numel() or (roomy and free >= max(1, slots // 4))):
+            take = pending[:free]
+            if not roomy:  # a batch of one group only
+                take = [r for r in take if group_of[r] == group_of[take[0]]]
+            pending = pending[len(take) :]
+            started = prefiller.start(take)
+            if active.numel():
+                mask = _join(cache, mask, started[0], started[2])
+                logits, next_pos = torch.cat([logits, started[1]]), torch.cat([next_pos, started[3]])
             else:
-                mask = _join(cache, mask, new_cache, new_mask, shared)
-                logits, next_pos = torch.cat([logits, new_logits]), torch.cat([next_pos, new_pos])
+                cache, logits, mask, next_pos = started
             active = torch.cat([active, torch.tensor(take, dtype=torch.long)])
         tokens, logps = pick(logits)
         stopped = torch.isin(tokens, stops).tolist()
@@ -334,7 +368,7 @@ def _decode_group(
                 out_tokens[row].append(tok)
             if not stopped[j] and steps[row] < max_new_tokens:
                 live.append(j)
-        on_done(active.numel() - len(live))
+        on_step(active.numel() - len(live), active.numel() - sum(stopped))
         if not live:
             active = active[:0]
             continue
@@ -342,7 +376,7 @@ def _decode_group(
             keep = torch.tensor(live, dtype=torch.long)
             cache.batch_select_indices(keep)
             active, tokens, mask, next_pos = active[keep], tokens[keep], mask[keep], next_pos[keep]
-            if refill:
+            if roomy:
                 mask = _compact(cache, mask)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
         logits = model(
@@ -397,33 +431,38 @@ def generate_sql(
     for i, ids in enumerate(encoded):
         if not ids:
             raise ValueError(f"prompt {i} is empty after tokenization; give every record a prompt")
-    results: list[Generation | None] = [None] * len(encoded)
-    new_tokens, started = 0, time.perf_counter()
+    order = [(g, i) for g, group in enumerate(plan_groups(encoded)) for i in group for _ in range(n)]
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(encoded) * n, unit="seq", desc="generate", disable=not progress)
+    bar = tqdm(total=len(order), unit="seq", desc="generate", disable=not progress)
+    counted = {"tokens": 0, "start": time.perf_counter()}
+
+    def on_step(finished: int, new_tokens: int) -> None:
+        counted["tokens"] += new_tokens
+        if finished:
+            bar.update(finished)
+            bar.set_postfix(tok_s=f"{counted['tokens'] / (time.perf_counter() - counted['start']):.1f}")
+
     try:
         with torch.inference_mode():
-            for group in plan_groups(encoded):
-                decoded = _decode_group(
-                    model,
-                    [encoded[i] for i in group for _ in range(n)],
-                    slots=batch_size,
-                    pad_id=pad_id,
-                    stop_ids=stop_token_ids(model, tokenizer),
-                    max_new_tokens=max_new_tokens,
-                    pick=lambda logits: _pick(logits, do_sample, temperature, top_p, generator),
-                    on_done=bar.update,
-                )
-                for k, index in enumerate(group):
-                    candidates = [_candidate(tokenizer, *d) for d in decoded[k * n : (k + 1) * n]]
-                    results[index] = _generation(candidates)
-                    new_tokens += sum(c.num_tokens for c in candidates)
-                bar.set_postfix(tok_s=f"{new_tokens / (time.perf_counter() - started):.1f}")
+            decoded = _decode(
+                model,
+                [encoded[i] for _, i in order],
+                [g for g, _ in order],
+                slots=batch_size,
+                pad_id=pad_id,
+                stop_ids=stop_token_ids(model, tokenizer),
+                max_new_tokens=max_new_tokens,
+                pick=lambda logits: _pick(logits, do_sample, temperature, top_p, generator),
+                on_step=on_step,
+            )
     finally:
         bar.close()
         model.train(was_training)
-    return results  # type: ignore[return-value]
+    samples: dict[int, list[Candidate]] = {}
+    for (_, index), result in zip(order, decoded, strict=True):
+        samples.setdefault(index, []).append(_candidate(tokenizer, *result))
+    return [_generation(samples[i]) for i in range(len(encoded))]
 
 
 def _candidate(tokenizer: Any, tokens: list[int], score: float) -> Candidate:
