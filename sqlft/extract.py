@@ -101,6 +101,38 @@ def _strip_lead(text: str) -> str:
     return text
 
 
+def _quote_end(text: str, i: int) -> int:
+    """Index of the quote that closes the one opened at `i` (len(text) when it never closes)."""
+    close, j, n = _QUOTES[text[i]], i + 1, len(text)
+    while j < n:
+        if text[j] == close:
+            if close != "]" and j + 1 < n and text[j + 1] == close:  # doubled quote = escape
+                j += 2
+                continue
+            break
+        j += 1
+    return j
+
+
+def answer_complete(text: str) -> bool:
+    """Whether decoding can stop: `text` holds a closed code fence, or a `;` outside quotes once a
+    query has begun. `extract_sql` keeps only the first statement, so what a model writes after
+    that (zero-shot models explain at length) costs tokens and changes nothing."""
+    if text.count("```") >= 2:
+        return True
+    start = _LINE_START_SQL.search(text)  # a query opens the text, a line, or follows a colon
+    if start is None:
+        return False
+    i, n = start.end(), len(text)
+    while i < n:
+        if text[i] in _QUOTES:
+            i = _quote_end(text, i)
+        elif text[i] == ";":
+            return True
+        i += 1
+    return False
+
+
 def _first_statement(text: str) -> str:
     """Scan to the first `;` outside quotes and comments, collapsing whitespace outside quotes."""
     out: list[str] = []
@@ -108,15 +140,7 @@ def _first_statement(text: str) -> str:
     while i < n:
         ch = text[i]
         if ch in _QUOTES:
-            close = _QUOTES[ch]
-            j = i + 1
-            while j < n:
-                if text[j] == close:
-                    if close != "]" and j + 1 < n and text[j + 1] == close:  # doubled quote = escape
-                        j += 2
-                        continue
-                    break
-                j += 1
+            j = _quote_end(text, i)
             out.append(text[i : j + 1])
             i = j + 1
         elif ch == ";":

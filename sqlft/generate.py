@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlft.extract import extract_sql
+from sqlft.extract import answer_complete, extract_sql
 
 # Turn-end tokens of common chat templates; generation stops at any of those in the vocabulary.
 CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
@@ -323,6 +323,7 @@ def _decode(
     max_new_tokens: int,
     pick: Any,
     on_step: Any,
+    answer_ended: Any = None,
 ) -> list[tuple[list[int], float]]:
     """Continue each row: (new tokens without the stop token, mean log-prob over its steps).
 
@@ -366,7 +367,8 @@ def _decode(
             steps[row] += 1
             if not stopped[j]:
                 out_tokens[row].append(tok)
-            if not stopped[j] and steps[row] < max_new_tokens:
+            ended = answer_ended is not None and not stopped[j] and answer_ended(out_tokens[row], tok)
+            if not stopped[j] and steps[row] < max_new_tokens and not ended:
                 live.append(j)
         on_step(active.numel() - len(live), active.numel() - sum(stopped))
         if not live:
@@ -404,12 +406,15 @@ def generate_sql(
     seed: int | None = None,
     add_special_tokens: bool = False,
     progress: bool = True,
+    stop_after_answer: bool = True,
 ) -> list[Generation]:
     """Answer each prompt (already chat-templated text) with SQL; output order = input order.
 
     `batch_size` bounds the sequences decoded together (n samples of a prompt are n sequences).
     Prompts are tokenized without special tokens by default, since the chat template already
-    wrote them (the same convention as `sqlft.prompts`).
+    wrote them (the same convention as `sqlft.prompts`). With `stop_after_answer` a sequence also
+    stops once its text holds a whole first statement (`extract.answer_complete`): zero-shot
+    models explain their query at length, and only the query is kept.
     """
     import torch
     from tqdm.auto import tqdm
@@ -443,6 +448,10 @@ def generate_sql(
             bar.update(finished)
             bar.set_postfix(tok_s=f"{counted['tokens'] / (time.perf_counter() - counted['start']):.1f}")
 
+    def answer_ended(tokens: list[int], token: int) -> bool:
+        piece = tokenizer.decode([token])
+        return (";" in piece or "`" in piece) and answer_complete(tokenizer.decode(tokens))
+
     try:
         with torch.inference_mode():
             decoded = _decode(
@@ -455,6 +464,7 @@ def generate_sql(
                 max_new_tokens=max_new_tokens,
                 pick=lambda logits: _pick(logits, do_sample, temperature, top_p, generator),
                 on_step=on_step,
+                answer_ended=answer_ended if stop_after_answer else None,
             )
     finally:
         bar.close()

@@ -138,3 +138,23 @@ def test_reflowed_gold_extracts_back(gold_corpus: list[str]) -> None:
         if extract_sql(raw) != normalise(gold):
             failures.append(raw)
     assert failures[:3] == []
+
+
+@pytest.mark.parametrize(
+    "text, complete",
+    [
+        ("```sql\nSELECT 1\n```\nThis query counts", True),
+        ("```sql\nSELECT 1", False),
+        ("SELECT 'a;b' FROM t", False),
+        ("SELECT 'a;b' FROM t; -- and now an explanation", True),
+        ("Here is how to select rows; then", False),
+        ("Sure, here it is:\nSELECT a FROM t; It returns", True),
+        ("SELECT a FROM t", False),
+    ],
+)
+def test_answer_complete_says_when_decoding_can_stop(text, complete):
+    from sqlft.extract import answer_complete
+
+    assert answer_complete(text) is complete
+    if complete:  # stopping here loses nothing extract_sql would keep
+        assert extract_sql(text) == extract_sql(text + " SELECT 2; more words")
