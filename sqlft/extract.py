@@ -90,7 +90,8 @@ def _unfence(text: str) -> str:
 
 
 def _strip_lead(text: str) -> str:
-    """Drop labels and prose before the statement: the answer starts at the first SQL keyword."""
+    """Drop labels and prose before the statement: the answer starts at the first SQL keyword
+    (none at all: empty)."""
     while (label := _LABEL.match(text)) is not None:
         text = text[label.end() :]
     if _STARTS_SQL.match(text):
@@ -98,7 +99,7 @@ def _strip_lead(text: str) -> str:
     for pattern in (_LINE_START_SQL, _UPPER_SELECT, _ANY_SELECT):
         if (match := pattern.search(text)) is not None:
             return text[match.end() if pattern is _LINE_START_SQL else match.start() :]
-    return text
+    return ""  # prose only ("We have 12 singers."): no SQL to score
 
 
 def _quote_end(text: str, i: int) -> int:
@@ -170,7 +171,8 @@ def _first_statement(text: str) -> str:
 
 
 def extract_sql(raw: str) -> str:
-    """The first SQL statement in raw model output, whitespace collapsed, without `;`."""
+    """The first SQL statement in raw model output, whitespace collapsed, without `;`; "" when the
+    output holds no SQL."""
     text = _strip_chat_markers(raw)
     text = _unfence(text)
     text = _strip_lead(text)

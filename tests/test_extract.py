@@ -70,7 +70,8 @@ def normalise(sql: str) -> str:
         ("SELECT a FROM t WHERE x = 'The query returns'", "SELECT a FROM t WHERE x = 'The query returns'"),
         ("WITH c AS (SELECT 1) SELECT * FROM c", "WITH c AS (SELECT 1) SELECT * FROM c"),
         ("(SELECT a FROM t) UNION (SELECT b FROM u)", "(SELECT a FROM t) UNION (SELECT b FROM u)"),
-        ("I do not know.", "I do not know"),
+        ("I do not know.", ""),
+        ("We have 12 singers.", ""),
         ("Select the names of singers:\nSELECT name FROM singer", "SELECT name FROM singer"),
         ("With the schema above, the query is:\nSELECT a FROM t", "SELECT a FROM t"),
         (
