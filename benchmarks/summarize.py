@@ -50,11 +50,12 @@ def generate_section(r: dict) -> list[str]:
         f"**Generation** (`{r['command']}`): greedy SQL for {r['prompts']['count']} Spider dev prompts, "
         "SmolLM2-135M, fp32, 1 thread:",
         "",
-        "| batch | tokens/s | × batch 1 |",
-        "|---:|---:|---:|",
+        "| engine | batch | tokens/s | × sqlft batch 1 |",
+        "|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {run['batch_size']} | {run['tokens_per_s']:.1f} | {run['ratio_to_first']:.2f} |"
+        f"| {run.get('engine', 'sqlft')} | {run['batch_size']} | {run['tokens_per_s']:.1f} | "
+        f"{run['ratio_to_first']:.2f} |"
         for run in r["runs"]
     ]
     return [*lines, ""]
@@ -66,11 +67,11 @@ def train_section(r: dict) -> list[str]:
         f"**Training** (`{r.get('command', 'python benchmarks/bench_train.py')}`): SmolLM2-135M LoRA "
         "on Spider dev prompts (DDL schema), CPU:",
         "",
-        "| LoRA preset | trainable params | tokens/s | peak RSS |",
-        "|---|---:|---:|---:|",
+        "| LoRA preset | loss | trainable params | tokens/s | peak RSS |",
+        "|---|---|---:|---:|---:|",
     ]
     lines += [
-        f"| {t['preset']} | {t['trainable_params']:,} | {t['tokens_per_s']:.1f} | "
+        f"| {t['preset']} | {t.get('loss_impl', '')} | {t['trainable_params']:,} | {t['tokens_per_s']:.1f} | "
         f"{t['peak_rss_mb'] / 1024:.1f} GiB |"
         for t in r["training"]
     ]
