@@ -31,6 +31,11 @@ def setup(
     adopted = run.adopt(previous_runs or [])
     if adopted:
         print(f"adopted finished steps from earlier runs: {', '.join(adopted)}")
+    if wandb_enabled(config):
+        os.environ.setdefault("WANDB_PROJECT", config.wandb_project)
+        os.environ.setdefault("WANDB_DIR", str(run.root))  # offline runs stay inside the run directory
+        mode = os.environ.get("WANDB_MODE", "online")
+        print(f"W&B logging on: project {config.wandb_project}, mode {mode}")
     return config, run
 
 

@@ -22,9 +22,22 @@ SECRETS = {
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "run"
-    env = {**os.environ, **SECRETS, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    # W&B on in offline mode (no network): its files must stay in the run directory, free of secrets
+    env = {**os.environ, **SECRETS, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    env.pop("WANDB_DIR", None)
     result = subprocess.run(
-        [sys.executable, "-m", "sqlft.cli", "run", "--preset", "smoke", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "sqlft.cli",
+            "run",
+            "--preset",
+            "smoke",
+            "-p",
+            "wandb_project=sqlft-smoke",
+            "--out",
+            str(out),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -46,6 +59,7 @@ def test_smoke_pipeline_writes_everything_a_report_needs(smoke_run):
     assert (out / "phase1" / "adapter" / "adapter_config.json").is_file()
     assert (out / "phase2" / "adapter" / "adapter_config.json").is_file()
     assert list((out / "figures").glob("*.png"))
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 2  # one per training phase
     assert "[4/4] evaluation: finished" in result.stdout
 
 
