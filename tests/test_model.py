@@ -114,9 +114,10 @@ def test_missing_gguf_names_the_file(tmp_path):
         sm.resolve_source(str(tmp_path), gguf_file="nope.gguf")
 
 
+@pytest.mark.parametrize("arch", ["llama", "mistral", "qwen2", "phi"])
 @pytest.mark.parametrize("quantization", ["nf4", "int8", None])
-def test_load_tiny_model(quantization):
-    model, tok = sm.load_model_and_tokenizer(str(testing.tiny_model_path("llama")), quantization)
+def test_load_tiny_model(quantization, arch):
+    model, tok = sm.load_model_and_tokenizer(str(testing.tiny_model_path(arch)), quantization)
     info = model.sqlft_load_info
     assert info.placement.mode == "cpu" and info.precision.dtype == torch.float32
     assert tok.pad_token_id != tok.eos_token_id and not tok.sqlft_pad_is_eos
