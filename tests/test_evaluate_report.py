@@ -94,7 +94,7 @@ def test_bad_lines_are_counted_errors_naming_file_and_line(tmp_path, db_dir):
     )
     records = read_predictions(path)
     assert len(records) == 5
-    assert records[1]["error"].startswith(f"input: {path} line 2: not JSON")
+    assert records[1]["error"].startswith(f"input: {path} line 2: not valid JSON")
     assert "line 3: not a JSON object" in records[2]["error"]
     assert "line 4: missing or non-string gold" in records[3]["error"] and "fix:" in records[3]["error"]
     assert "line 5: neither db_id nor context" in records[4]["error"]
@@ -124,7 +124,7 @@ def test_cli_writes_json_and_csv_without_importing_torch(tmp_path, db_dir):
         [str(pred), "--db-dir", str(db_dir), "--out", str(out), "--timeout", "5", "--workers", "2"], tmp_path
     )
     assert status == {"rc": 0, "heavy": []}
-    assert "exec" in stdout and f"{pred} line 8: not JSON" in stdout
+    assert "exec" in stdout and f"{pred} line 8: not valid JSON" in stdout
     report = json.loads(out.read_text())
     assert len(report["records"]) == 8 and report["summary"]["exec_match"] == 3
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))

@@ -103,7 +103,7 @@ def test_predict_with_adapter_and_samples(tiny, tokenizer, data_file, tmp_path) 
     "line, message",
     [
         ("{not json", "not valid JSON"),
-        ('["a list"]', "expected a JSON object"),
+        ('["a list"]', "not a JSON object"),
         ('{"sql": "SELECT 1", "db_id": "x"}', "'prompt' missing"),
         ('{"prompt": "p", "db_id": "x"}', "'sql' missing"),
         ('{"prompt": "p", "sql": "SELECT 1"}', "neither 'db_id' nor 'context'"),

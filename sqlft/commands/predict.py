@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlft.data.records import DataError
+from sqlft.jsonl import jsonl_lines
 
 QUANTIZATION_CHOICES = {"none": None, "nf4": "nf4", "int8": "int8"}
 
@@ -34,32 +35,21 @@ def read_records(path: str | Path, limit: int | None = None) -> list[dict[str, A
     if not path.is_file():
         raise DataError(f"{path}: no such file. Fix: write it with `sqlft data --out {path}`")
     records = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if limit is not None and len(records) >= limit:
-                break
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
+    for number, record, problem in jsonl_lines(path):
+        if limit is not None and len(records) >= limit:
+            break
+        where = f"{path}:{number}"
+        if problem:
+            raise DataError(f"{where}: {problem}. Fix: one JSON object per line")
+        for key in ("prompt", "sql"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
                 raise DataError(
-                    f"{where}: not valid JSON ({error}). Fix: one JSON object per line"
-                ) from error
-            if not isinstance(record, dict):
-                raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            for key in ("prompt", "sql"):
-                if not isinstance(record.get(key), str) or not record[key].strip():
-                    raise DataError(
-                        f"{where}: field {key!r} missing or empty. Fix: write the file with `sqlft data`, "
-                        "which gives every record a prompt and its gold sql"
-                    )
-            if not record.get("db_id") and not record.get("context"):
-                raise DataError(
-                    f"{where}: neither 'db_id' nor 'context'. Fix: give the record its schema source"
+                    f"{where}: field {key!r} missing or empty. Fix: write the file with `sqlft data`, "
+                    "which gives every record a prompt and its gold sql"
                 )
-            records.append(record)
+        if not record.get("db_id") and not record.get("context"):
+            raise DataError(f"{where}: neither 'db_id' nor 'context'. Fix: give the record its schema source")
+        records.append(record)
     if not records:
         raise DataError(f"{path}: no records. Fix: point --data at a file written by `sqlft data`")
     return records

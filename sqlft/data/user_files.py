@@ -27,6 +27,7 @@ from sqlft.data.sqlite_context import (
     quiet_sqlglot,
     scratch_copy,
 )
+from sqlft.jsonl import jsonl_lines
 
 SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv")
 PROGRESS_MIN = 1000  # no progress bar below this many rows
@@ -110,22 +111,12 @@ def _csv_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str, A
 
 
 def _jsonl_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                report.read += 1
-                report.skip(where, "malformed JSON line", str(error), "write one JSON object per line")
-                continue
-            if not isinstance(record, dict):
-                report.read += 1
-                report.skip(where, "malformed JSON line", f"a {type(record).__name__}, not an object")
-                continue
-            yield where, record
+    for number, record, problem in jsonl_lines(path):
+        if problem:
+            report.read += 1
+            report.skip(f"line {number}", "malformed JSON line", problem, "write one JSON object per line")
+            continue
+        yield f"line {number}", record
 
 
 def _json_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlft.evaluate.exact import exact_match
 from sqlft.evaluate.execution import ERROR_LABELS, Executor
 from sqlft.evaluate.hardness import LEVELS, hardness
+from sqlft.jsonl import jsonl_lines
 
 # errors that mean the record could not be scored at all (the gold side or the input failed)
 UNSCORED_KINDS = ("input", "gold", "unknown_db", "context")
@@ -26,25 +27,19 @@ RESULT_FIELDS = ("exec_match", "exact_match", "valid", "hardness", "gold_empty",
 def read_predictions(path: str | Path) -> list[dict[str, Any]]:
     """Records of a JSON Lines file; a bad line becomes a record holding only its `error`."""
     records = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            where = f"{path} line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                records.append(_bad(where, f"not JSON ({error.msg})", "write one JSON object per line"))
-                continue
-            if not isinstance(record, dict):
-                records.append(
-                    _bad(where, "not a JSON object", 'write {"db_id": ..., "gold": ..., "pred": ...}')
+    for number, record, problem in jsonl_lines(path):
+        where = f"{path} line {number}"
+        if problem:
+            records.append(
+                _bad(
+                    where, problem, 'write one JSON object per line: {"db_id": ..., "gold": ..., "pred": ...}'
                 )
-                continue
-            problem = record_problem(record)
-            if problem:
-                record.update(_bad(where, *problem))
-            records.append(record)
+            )
+            continue
+        problem = record_problem(record)
+        if problem:
+            record.update(_bad(where, *problem))
+        records.append(record)
     return records
 
 
