@@ -168,3 +168,42 @@ def test_odd_text_survives_the_round_trip(tmp_path, db_dir):
     json_path, csv_path = write_report(report, tmp_path / "r.json")
     assert json.loads(json_path.read_text(encoding="utf-8"))["records"][0]["question"] == "caf\u00e9 \ud800"
     assert len(list(csv.DictReader(csv_path.open(encoding="utf-8")))) == 2
+
+
+def test_sampled_candidates_get_selection_rows_beside_greedy(db_dir):
+    gold = "SELECT a FROM t WHERE b = 'y'"
+    records = [
+        {  # greedy wrong; the first sample fails, the second runs but is wrong, two agree on the right rows
+            "db_id": "toy",
+            "gold": gold,
+            "pred": "SELECT a FROM t",
+            "candidates": [
+                {"sql": "SELECT nope FROM t", "score": -0.1},
+                {"sql": "SELECT a FROM t", "score": -0.2},
+                {"sql": "SELECT a FROM t WHERE b = 'y'", "score": -0.5},
+                {"sql": "SELECT a FROM t WHERE a = 2", "score": -0.4},
+            ],
+        },
+        {  # the majority is wrong, the execution-guided pick (first that runs) is right
+            "db_id": "toy",
+            "gold": gold,
+            "pred": gold,
+            "candidates": [
+                {"sql": gold, "score": -0.9},
+                {"sql": "SELECT 5", "score": -0.2},
+                {"sql": "SELECT 5", "score": -0.3},
+            ],
+        },
+        {"db_id": "toy", "gold": gold, "pred": gold},  # no candidates: no selection verdicts
+    ]
+    report = evaluate_predictions(records, db_dir, with_rouge=False)
+    rows = report["records"]
+    assert [r["exec_match"] for r in rows] == [False, True, True]
+    assert (rows[0]["self_consistency_match"], rows[0]["execution_guided_match"]) == (True, False)
+    assert (rows[1]["self_consistency_match"], rows[1]["execution_guided_match"]) == (False, True)
+    assert "self_consistency_match" not in rows[2]
+    summary = report["summary"]
+    assert summary["exec_accuracy"] == pytest.approx(2 / 3)  # greedy numbers unchanged
+    assert summary["self_consistency"] == {"n": 2, "exec_match": 1, "exec_accuracy": 0.5}
+    assert summary["execution_guided"]["exec_match"] == 1
+    assert "self-consistency over sampled candidates: 0.500 exec (2 records" in format_table(summary)

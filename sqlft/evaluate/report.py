@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from sqlft.evaluate.consistency import execution_guided, runner, self_consistency
 from sqlft.evaluate.exact import exact_match
 from sqlft.evaluate.execution import ERROR_LABELS, Executor
 from sqlft.evaluate.hardness import LEVELS, hardness
@@ -87,7 +88,30 @@ def evaluate_record(executor: Executor, record: dict[str, Any]) -> dict[str, Any
         error_kind=outcome.error_kind,
         error=outcome.error,
     )
+    if record.get("candidates") and outcome.error_kind not in UNSCORED_KINDS:
+        out.update(_selection_matches(executor, record))
     return out
+
+
+SELECTIONS = ("self_consistency", "execution_guided")
+
+
+def _selection_matches(executor: Executor, record: dict[str, Any]) -> dict[str, Any]:
+    """Execution match of the candidate each selection rule picks from `candidates` (sampled SQL
+    with model scores): reported beside the greedy verdict, never mixed into it."""
+    candidates = [c["sql"] if isinstance(c, dict) else str(c) for c in record["candidates"]]
+    scores = [c.get("score", 0.0) if isinstance(c, dict) else 0.0 for c in record["candidates"]]
+    run = runner(executor, record.get("db_id"), record.get("context"))
+    chosen = {
+        "self_consistency": self_consistency(candidates, run, scores),
+        "execution_guided": execution_guided(candidates, run),
+    }
+    return {
+        f"{rule}_match": executor.exec_match(
+            choice.sql, record["gold"], record.get("db_id"), record.get("context")
+        ).match
+        for rule, choice in chosen.items()
+    }
 
 
 def _evaluate_in_worker(record: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +186,11 @@ def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[st
             "exact_accuracy": _rate(sum(bool(r["exact_match"]) for r in group), len(group)),
         }
     summary["by_hardness"] = by_hardness
+    for rule in SELECTIONS:
+        picked = [r for r in scored if f"{rule}_match" in r]
+        if picked:
+            hits = sum(bool(r[f"{rule}_match"]) for r in picked)
+            summary[rule] = {"n": len(picked), "exec_match": hits, "exec_accuracy": _rate(hits, len(picked))}
     if with_rouge:
         from sqlft.evaluate.rouge import rouge
 
@@ -220,6 +249,13 @@ def format_table(summary: dict[str, Any]) -> str:
     if summary["errors"]:
         counts = sorted(summary["errors"].items())
         lines.append("errors: " + ", ".join(f"{error_label(k)} {v}" for k, v in counts))
+    for rule in SELECTIONS:
+        if summary.get(rule):
+            row = summary[rule]
+            lines.append(
+                f"{rule.replace('_', '-')} over sampled candidates: {_pct(row['exec_accuracy'])} "
+                f"exec ({row['n']} records; greedy above)"
+            )
     if summary.get("rouge"):
         lines.append("ROUGE: " + "  ".join(f"{k} {v:.3f}" for k, v in summary["rouge"].items()))
     return "\n".join(lines)
