@@ -71,6 +71,11 @@ def metrics_table(reports: dict[str, dict[str, Any]]):
             rows.setdefault(label, {})[run] = summary.get(key)
         for level, group in summary.get("by_hardness", {}).items():
             rows.setdefault(f"execution accuracy: {level} (n={group['n']})", {})[run] = group["exec_accuracy"]
+        for rule in ("self_consistency", "execution_guided"):
+            if summary.get(rule):
+                rows.setdefault(f"execution accuracy, {rule.replace('_', '-')} over samples", {})[run] = (
+                    summary[rule]["exec_accuracy"]
+                )
         for name, value in (summary.get("rouge") or {}).items():
             rows.setdefault(name, {})[run] = value
     return pd.DataFrame.from_dict(rows, orient="index")[list(reports)]

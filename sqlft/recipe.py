@@ -115,6 +115,23 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
         batch_size=e.batch_size,
         max_new_tokens=e.max_new_tokens,
     )
+    if e.num_samples > 1:  # sampled candidates for the self-consistency rows, beside greedy `pred`
+        from dataclasses import asdict
+
+        from sqlft.generate import generate_sql
+
+        sampled = generate_sql(
+            model,
+            tokenizer,
+            [r["prompt"] for r in prepared.records],
+            batch_size=e.batch_size,
+            max_new_tokens=e.max_new_tokens,
+            do_sample=True,
+            num_return_sequences=e.num_samples,
+            seed=0,
+        )
+        for record, generation in zip(predictions, sampled, strict=True):
+            record["candidates"] = [asdict(c) for c in generation.candidates]
     path = run.predictions(step)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
