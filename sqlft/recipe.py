@@ -60,7 +60,7 @@ def load_model(config: Preset):
     m = config.model
     return load_model_and_tokenizer(
         m.name,
-        quantization=None if m.quantization == "none" else m.quantization,
+        quantization=m.quantization,
         compute_dtype=m.compute_dtype,
         placement=m.placement,
         max_memory_per_gpu=m.max_memory_per_gpu,

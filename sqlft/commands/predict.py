@@ -11,13 +11,13 @@ from typing import Any
 from sqlft.data.records import DataError
 from sqlft.jsonl import jsonl_lines
 
-QUANTIZATION_CHOICES = {"none": None, "nf4": "nf4", "int8": "int8"}
+QUANTIZATION_CHOICES = ("none", "nf4", "int8")  # the loader reads "none" as no quantisation
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="hub id, local folder, GGUF file or smollm2-135m")
     parser.add_argument("--adapter", help="LoRA adapter folder; merged into the model unless it is quantised")
-    parser.add_argument("--quantization", default="none", choices=list(QUANTIZATION_CHOICES))
+    parser.add_argument("--quantization", default="none", choices=QUANTIZATION_CHOICES)
     parser.add_argument("--data", required=True, help="JSON Lines with prompt, sql and db_id (or context)")
     parser.add_argument("--out", required=True, help="prediction JSON Lines to write")
     parser.add_argument("--batch-size", type=int, default=16, help="rows decoded together")
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         records = read_records(args.data, args.limit)
         model, tokenizer = load_for_inference(
-            args.model, args.adapter, QUANTIZATION_CHOICES[args.quantization]
+            args.model, args.adapter, args.quantization
         )
     except DataError as error:
         print(f"sqlft predict: {error}", file=sys.stderr)
