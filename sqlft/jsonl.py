@@ -1,10 +1,10 @@
-"""JSON Lines reading shared by the loaders, `sqlft predict` and `sqlft eval`; each caller decides
+"""JSON Lines reading and writing shared by the loaders, `sqlft predict` and `sqlft eval`; each caller decides
 what a bad line means for it (an error, a counted skip, a record marked bad)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,3 +24,13 @@ def jsonl_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, 
                 yield number, None, f"not a JSON object (a {type(record).__name__})"
                 continue
             yield number, record, None
+
+
+def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> Path:
+    """One JSON object per line (UTF-8, not escaped), creating the folder; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for record in records:
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path

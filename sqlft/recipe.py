@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlft.config import DataSection, Preset, load_preset
 from sqlft.data.prepare import Prepared, prepare_records
+from sqlft.jsonl import write_jsonl
 from sqlft.rundir import RunDir
 
 PHASES = ("phase1", "phase2")
@@ -132,11 +133,7 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
         )
         for record, generation in zip(predictions, sampled, strict=True):
             record["candidates"] = [asdict(c) for c in generation.candidates]
-    path = run.predictions(step)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for record in predictions:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    write_jsonl(predictions, run.predictions(step))
     report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
     write_report(report, run.report(step))
     return report

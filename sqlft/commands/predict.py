@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from sqlft.data.records import DataError
-from sqlft.jsonl import jsonl_lines
+from sqlft.jsonl import jsonl_lines, write_jsonl
 
 QUANTIZATION_CHOICES = ("none", "nf4", "int8")  # the loader reads "none" as no quantisation
 
@@ -73,23 +72,12 @@ def load_for_inference(name_or_path: str, adapter: str | None, quantization: str
     return merge_adapter(model), tokenizer
 
 
-def write_jsonl(records: list[dict[str, Any]], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for record in records:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     from sqlft.generate import predict_records
 
     try:
         records = read_records(args.data, args.limit)
-        model, tokenizer = load_for_inference(
-            args.model, args.adapter, args.quantization
-        )
+        model, tokenizer = load_for_inference(args.model, args.adapter, args.quantization)
     except DataError as error:
         print(f"sqlft predict: {error}", file=sys.stderr)
         return 2

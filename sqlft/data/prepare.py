@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlft.data import load_examples
 from sqlft.data.records import LoadReport
+from sqlft.jsonl import write_jsonl
 from sqlft.prompts import build_records, length_stats, load_template
 
 
@@ -31,11 +32,7 @@ class Prepared:
 
     def save(self, path: str | Path) -> Path:
         """Records as JSON Lines at `path`, and beside it `<name>.meta.json` (db_dir, report, lengths)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", encoding="utf-8") as out:
-            for record in self.records:
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        path = write_jsonl(self.records, path)
         meta = {
             "db_dir": str(self.db_dir) if self.db_dir else None,
             "report": self.report.to_dict(),
