@@ -58,6 +58,7 @@ class TrainerSettings:
     learning_rate: float = 1e-4
     epochs: float = 1.0
     max_steps: int = -1  # > 0 overrides epochs
+    max_minutes: float = 0.0  # > 0: stop after this much training, adapter kept (CPU budgets, Kaggle limits)
     batch_size: int = 4
     grad_accum: int = 4
     warmup_ratio: float = 0.03

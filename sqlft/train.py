@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
 from sqlft.config import TrainerSettings
 
@@ -165,6 +166,27 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
     )
 
 
+class TimeBudget(TrainerCallback):
+    """Stops training once `minutes` of it have passed; the phase still ends with its adapter saved.
+
+    Pair it with a constant learning-rate schedule: a cosine planned over all epochs is cut short.
+    """
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.started: float | None = None
+        self.spent = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.started >= self.seconds:
+            self.spent = True
+            control.should_training_stop = True
+        return control
+
+
 def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
     return [{"step": e["step"], "loss": e["loss"]} for e in log_history if "loss" in e]
 
@@ -250,6 +272,8 @@ def train(
     if skip_finished and (output_dir / MARKER).is_file():
         return _load_finished(model, output_dir)
 
+    budget = TimeBudget(config.max_minutes) if config.max_minutes > 0 else None
+    callbacks = [*(callbacks or []), *([budget] if budget else [])]
     trainer, dropped = build_trainer(model, tokenizer, train_records, eval_records, config, callbacks)
     checkpoint = get_last_checkpoint(str(output_dir)) if resume and output_dir.is_dir() else None
     if resume and checkpoint is None:
@@ -261,7 +285,7 @@ def train(
         output_dir=str(output_dir),
         adapter_dir=None,
         global_step=state.global_step,
-        finished=state.global_step >= state.max_steps,
+        finished=state.global_step >= state.max_steps or bool(budget and budget.spent),
         train_loss=outcome.training_loss,
         losses=_losses(state.log_history),
         dropped_too_long=dropped,

@@ -235,3 +235,13 @@ def test_high_rank_preset_trains_the_lm_head_adapter(tmp_path):
     train(model, tok, records(tok, 8), None, config(tmp_path, max_steps=2))
     params = dict(model.named_parameters())
     assert all(params[n].abs().sum() > 0 for n in head)
+
+
+def test_a_spent_time_budget_ends_the_phase_with_its_adapter(tmp_path):
+    model, tok = load()
+    # a budget far below one step's time: the run stops after its first step, as a finished phase
+    budget = config(tmp_path, max_minutes=1e-9)
+    result = train(add_lora(model, "attention"), tok, records(tok, 8), None, budget)
+    assert result.finished and result.global_step == 1
+    assert (tmp_path / "phase" / "adapter" / "adapter_config.json").is_file()
+    assert json.loads((tmp_path / "phase" / "phase_done.json").read_text())["global_step"] == 1
