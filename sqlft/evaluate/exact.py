@@ -44,11 +44,9 @@ def _unalias_columns(select) -> None:
             item.replace(item.this)
 
 
-@lru_cache(maxsize=4096)
-def normalize_sql(sql: str) -> str | None:
-    """Canonical text of a query, or None when sqlglot cannot parse it as one statement."""
+def _statement(sql: str):
+    """sqlglot's tree of the one statement in `sql`, or None (no parse, or not one statement)."""
     import sqlglot
-    from sqlglot import exp
 
     if logging.getLogger("sqlglot").level == logging.NOTSET:  # model output is often not SQL:
         logging.getLogger("sqlglot").setLevel(logging.ERROR)  # no warning per such query
@@ -56,9 +54,23 @@ def normalize_sql(sql: str) -> str | None:
         statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
     except (sqlglot.errors.SqlglotError, RecursionError):
         return None
-    if len(statements) != 1:
+    return statements[0] if len(statements) == 1 else None
+
+
+@lru_cache(maxsize=4096)
+def parses(sql: str) -> bool:
+    """True when sqlglot parses `sql` as one statement (all that exact match asks of equal texts)."""
+    return _statement(sql) is not None
+
+
+@lru_cache(maxsize=4096)
+def normalize_sql(sql: str) -> str | None:
+    """Canonical text of a query, or None when sqlglot cannot parse it as one statement."""
+    from sqlglot import exp
+
+    tree = _statement(sql)
+    if tree is None:
         return None
-    tree = statements[0]
     for identifier in tree.find_all(exp.Identifier):
         # a double-quoted name keeps its case: SQLite reads "AHD" as a string when no column has
         # that name, and Spider's golds quote values that way
@@ -68,10 +80,12 @@ def normalize_sql(sql: str) -> str | None:
     for select in list(tree.find_all(exp.Select)):
         _unalias_tables(select)
         _unalias_columns(select)
-    return tree.sql(dialect="sqlite", normalize_functions="lower")
+    return tree.sql(dialect="sqlite", normalize_functions="lower", copy=False)  # the tree is ours
 
 
 def exact_match(pred: str, gold: str) -> bool:
     """True when both queries parse and normalise to the same text."""
+    if pred == gold:  # same text, same canonical form: only whether it parses is open
+        return parses(gold)
     pred_norm = normalize_sql(pred)
     return pred_norm is not None and pred_norm == normalize_sql(gold)

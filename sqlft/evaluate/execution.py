@@ -76,6 +76,11 @@ def replace_cur_year(query: str) -> str:
     return _CUR_YEAR.sub("2020", query)
 
 
+def _types(rows: list[tuple]) -> list[tuple]:
+    """Value types row by row: equal rows of equal types pass every check of the official."""
+    return [tuple(map(type, row)) for row in rows]
+
+
 def _unorder_row(row: tuple) -> tuple:
     return tuple(sorted(row, key=lambda x: str(x) + str(type(x))))
 
@@ -111,6 +116,8 @@ def result_eq(gold: list[tuple], pred: list[tuple], order_matters: bool) -> bool
         return True
     if len(gold) != len(pred):
         return False
+    if gold == pred and _types(gold) == _types(pred):  # the same rows, value types included
+        return True
     n_cols = len(gold[0])
     if len(pred[0]) != n_cols:
         return False

@@ -213,8 +213,14 @@ def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     """Write REPORT.json and REPORT.csv (one row per record) beside it; returns both paths."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # backslashreplace: a lone surrogate from a JSON escape in the input comes out as the same escape
-    text = json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n"
+    # One record per line: json's C encoder does that, while `indent` falls back to its pure-Python
+    # encoder, which took longer than executing every query. backslashreplace: a lone surrogate
+    # from a JSON escape in the input comes out as the same escape.
+    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    rest = {k: v for k, v in report.items() if k != "records"}
+    head = json.dumps(rest, indent=1, ensure_ascii=False, default=str)[:-1].rstrip()  # open "{"
+    lines = ",\n".join(map(encode, report["records"]))
+    text = f'{head}{"," if rest else ""}\n "records": [\n{lines}\n ]\n}}\n'
     path.write_text(text, encoding="utf-8", errors="backslashreplace")
     csv_path = path.with_suffix(".csv")
     columns = csv_columns(report["records"])

@@ -20,11 +20,20 @@ def _fmeasure(hits: int, n_pred: int, n_gold: int) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
 
 
-def _ngram_f(gold: list[str], pred: list[str], n: int) -> float:
-    gold_grams = Counter(tuple(gold[i : i + n]) for i in range(len(gold) - n + 1))
-    pred_grams = Counter(tuple(pred[i : i + n]) for i in range(len(pred) - n + 1))
-    hits = sum(min(count, pred_grams[gram]) for gram, count in gold_grams.items())
-    return _fmeasure(hits, sum(pred_grams.values()), sum(gold_grams.values()))
+def _ngram_f(gold: Counter, pred: Counter) -> float:
+    hits = sum(min(count, pred[gram]) for gram, count in gold.items())
+    return _fmeasure(hits, pred.total(), gold.total())
+
+
+class _Tokens:
+    """A text's tokens with their unigram and bigram counts, computed once per distinct text."""
+
+    def __init__(self, text: str):
+        from rouge_score.tokenize import tokenize
+
+        self.tokens = tokenize(text, None)
+        self.unigrams = Counter(self.tokens)
+        self.bigrams = Counter(zip(self.tokens, self.tokens[1:], strict=False))
 
 
 def _lcs_f(gold: list[str], pred: list[str]) -> float:
@@ -43,27 +52,37 @@ def _lcs_f(gold: list[str], pred: list[str]) -> float:
     return _fmeasure(len(pred) - v.bit_count(), len(pred), len(gold))
 
 
-def _score(pred: str, gold: str) -> dict[str, float]:
-    from rouge_score.tokenize import tokenize
-
+def _score(pred: str, gold: str, texts: dict[str, _Tokens]) -> dict[str, float]:
     if "\n" in pred or "\n" in gold:
         from rouge_score import rouge_scorer
 
         scores = rouge_scorer.RougeScorer(list(ROUGE_TYPES)).score(gold, pred)
         return {name: scores[name].fmeasure for name in ROUGE_TYPES}
-    gold_tokens, pred_tokens = tokenize(gold, None), tokenize(pred, None)
-    lcs = _lcs_f(gold_tokens, pred_tokens)  # one line each: summary-level LCS is plain LCS
+    for text in (gold, pred):
+        if text not in texts:
+            texts[text] = _Tokens(text)
+    g, p = texts[gold], texts[pred]
+    lcs = _lcs_f(g.tokens, p.tokens)  # one line each: summary-level LCS is plain LCS
     return {
-        "rouge1": _ngram_f(gold_tokens, pred_tokens, 1),
-        "rouge2": _ngram_f(gold_tokens, pred_tokens, 2),
+        "rouge1": _ngram_f(g.unigrams, p.unigrams),
+        "rouge2": _ngram_f(g.bigrams, p.bigrams),
         "rougeL": lcs,
         "rougeLsum": lcs,
     }
 
 
 def rouge_per_record(preds: list[str], golds: list[str]) -> list[dict[str, float]]:
-    """F-measure of each ROUGE type for each (pred, gold) pair (no stemming, as HF `evaluate`)."""
-    return [_score(pred or "", gold or "") for pred, gold in zip(preds, golds, strict=True)]
+    """F-measure of each ROUGE type for each (pred, gold) pair (no stemming, as HF `evaluate`);
+    each distinct text is tokenised once and each distinct pair scored once."""
+    texts: dict[str, _Tokens] = {}
+    pairs: dict[tuple[str, str], dict[str, float]] = {}
+    out = []
+    for pred, gold in zip(preds, golds, strict=True):
+        key = (pred or "", gold or "")
+        if key not in pairs:
+            pairs[key] = _score(*key, texts)
+        out.append(dict(pairs[key]))
+    return out
 
 
 def rouge(preds: list[str], golds: list[str]) -> dict[str, float]:
