@@ -49,6 +49,48 @@ def test_remove_distinct_keeps_only_the_first_statement():
         remove_distinct("")
 
 
+def test_remove_distinct_agrees_with_sqlparse_on_generated_text():
+    """The regular-expression path must drop exactly the tokens sqlparse's lexer would."""
+    import random
+
+    from sqlparse.engine import FilterStack
+
+    def official(query):
+        first = next(iter(FilterStack().run(query)), None)
+        if first is None:
+            return "error"
+        return "".join(t.value for t in first.flatten() if t.value.lower() != "distinct")
+
+    def ours(query):
+        remove_distinct.cache_clear()
+        try:
+            return remove_distinct(query)
+        except ValueError:
+            return "error"
+
+    pieces = [";", "; ", ";\n", "distinct", "DISTINCT", " ", "\t", "\n", "\r", ",", ".", "(", ")", "*"]
+    pieces += ["=", "<", ">", "!", "+", "-", "/", "1", "2.5", "1e5", "0x1f", "e", "T1", "_", "x", "select"]
+    pieces += ["as", "in", "order by", "not", "go 1", "DISTINCTROW", "'", '"', "--", "/*", "$", ":", "?"]
+    pieces += ["#", "@", "%", "[", "]", "\u00e9", "distinct1", "1distinct", "ddistinct"]
+    rng = random.Random(0)
+    for _ in range(4000):
+        query = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        assert ours(query) == official(query), query
+
+
+def test_a_prediction_equal_to_the_gold_runs_once_unless_its_result_can_change(db_dir):
+    ex = Executor(db_dir)
+    run: list[str] = []
+    for _, conn in ex.connections("toy", None):
+        conn.set_trace_callback(run.append)
+    assert ex.exec_match("SELECT a FROM t", "SELECT a FROM t", "toy").match
+    assert len(run) == 1  # the same text on a read-only database: the gold's rows stand for it
+    assert ex.exec_match("SELECT a FROM t ", "SELECT a FROM t", "toy").match
+    assert len(run) == 2  # another text runs (the gold's rows are kept)
+    assert not ex.exec_match("SELECT random()", "SELECT random()", "toy").match
+    assert len(run) == 4
+
+
 def _make_db(path, rows):
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
@@ -250,6 +292,8 @@ def test_gold_as_prediction_scores_one_on_spider_dev(spider_dir):
     assert len(scored) == 972
     assert all(o.match for o in scored), [o.error for o in scored if not o.match][:3]
     assert {r["db_id"] for r, o in zip(dev, outcomes, strict=True) if o.error_kind} == {"wta_1"}
+    executed = [ex.exec_match(r["query"] + " ", r["query"], r["db_id"]) for r in dev]  # runs both
+    assert sum(o.match for o in executed) == 972
 
 
 def test_identical_columns_do_not_multiply_the_permutation_search():
