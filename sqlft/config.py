@@ -62,7 +62,7 @@ class TrainerSettings:
     batch_size: int = 4
     grad_accum: int = 4
     warmup_ratio: float = 0.03
-    scheduler: str = "cosine"  # cosine | linear | constant
+    scheduler: str = "cosine"  # cosine | linear | constant | constant_with_warmup (for max_minutes)
     optimizer: str = "auto"  # auto: paged_adamw_8bit on GPU, adamw_torch on CPU
     gradient_checkpointing: bool = True  # applied on GPU only: on CPU it costs 40% and saves nothing needed
     eval_steps: int = 50  # 0: no evaluation
@@ -113,7 +113,7 @@ CHOICES = {
     "model.placement": {"auto", "cpu", "single", "split", "ddp"},
     "model.lora": {"attention", "all-linear", "high-rank"},
     "prompt.schema": {"ddl", "compact"},
-    "scheduler": {"cosine", "linear", "constant"},
+    "scheduler": {"cosine", "linear", "constant", "constant_with_warmup"},
     "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
     "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
 }

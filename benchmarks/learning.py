@@ -1,0 +1,179 @@
+"""One learning "arm" on the fixed Spider split: train SmolLM2 with LoRA for a time budget on the
+training databases, then score it on the held-out databases. Shared by bench_learning.py and
+bench_ablations.py so every arm is trained and measured the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spider_split import SYSTEM, split_records
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs" / "bench"
+MODEL = "smollm2-135m"
+
+
+@dataclass
+class Arm:
+    """What one run varies; everything else is fixed for all arms."""
+
+    name: str
+    minutes: float  # training time on the Spider training databases
+    schema: str = "compact"
+    sample_values: int = 0
+    lora: str = "all-linear"
+    learning_rate: float = 1e-3
+    phase1_minutes: float = 0.0  # > 0: first train on the demo's gretel-style data (two phases)
+    phase1_learning_rate: float = 2e-3
+    batch_size: int = 8
+    seed: int = 42
+
+
+@dataclass
+class Scored:
+    summary: dict[str, Any]  # the report summary of `sqlft eval`
+    generate_seconds: float
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_base():
+    from sqlft.model import load_model_and_tokenizer
+
+    return load_model_and_tokenizer(MODEL, quantization="none", compute_dtype="fp32", placement="cpu")
+
+
+def score(model, tokenizer, records: list[dict], db_dir, out_dir: Path, **generate: Any) -> Scored:
+    """Greedy SQL for `records` (sampled candidates too when `num_return_sequences` > 1), scored."""
+    from sqlft.evaluate import evaluate_predictions, write_report
+    from sqlft.generate import merge_adapter, predict_records
+    from sqlft.jsonl import write_jsonl
+
+    model = merge_adapter(model)
+    started = time.perf_counter()
+    predictions = predict_records(model, tokenizer, records, batch_size=16, max_new_tokens=128, seed=0)
+    if generate.get("num_return_sequences", 1) > 1:
+        from sqlft.generate import generate_sql
+
+        sampled = generate_sql(
+            model,
+            tokenizer,
+            [r["prompt"] for r in records],
+            batch_size=16,
+            max_new_tokens=128,
+            seed=0,
+            **generate,
+        )
+        for record, generation in zip(predictions, sampled, strict=True):
+            record["candidates"] = [dataclasses.asdict(c) for c in generation.candidates]
+    seconds = time.perf_counter() - started
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(predictions, out_dir / "predictions.jsonl")
+    report = evaluate_predictions(predictions, db_dir)
+    write_report(report, out_dir / "report.json")
+    return Scored(report["summary"], round(seconds, 1))
+
+
+def _phase(model, tokenizer, records, out_dir: Path, minutes: float, learning_rate: float, arm: Arm) -> dict:
+    from sqlft.train import PhaseConfig, train
+
+    config = PhaseConfig(
+        output_dir=str(out_dir),
+        learning_rate=learning_rate,
+        epochs=50,  # more than fits: the time budget ends the phase
+        max_minutes=minutes,
+        batch_size=arm.batch_size,
+        grad_accum=1,
+        warmup_ratio=0.002,  # of the 50 planned epochs: about 10 steps
+        scheduler="constant_with_warmup",
+        eval_steps=0,
+        save_steps=10**6,
+        max_length=1024,
+        seed=arm.seed,
+    )
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = train(model, tokenizer, records, None, config, skip_finished=False)
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    losses = [e["loss"] for e in result.losses]
+    return {
+        "steps": result.global_step,
+        "examples_seen": result.global_step * arm.batch_size,
+        "epochs_seen": round(result.global_step * arm.batch_size / len(records), 2),
+        "wall_minutes": round(wall / 60, 2),
+        "cpu_minutes": round(cpu / 60, 2),
+        "loss_first": round(sum(losses[:10]) / max(1, len(losses[:10])), 4),
+        "loss_last": round(sum(losses[-10:]) / max(1, len(losses[-10:])), 4),
+    }
+
+
+def phase1_records(tokenizer, arm: Arm) -> list[dict]:
+    from sqlft.data.prepare import prepare_records
+
+    return prepare_records(
+        "demo",
+        None,
+        "phase1",
+        schema_style=arm.schema,
+        sample_values=arm.sample_values,
+        tokenizer=tokenizer,
+        max_length=1024,
+        system=SYSTEM,
+    ).records
+
+
+def run_arm(arm: Arm, zero_shot: bool = False, every: int = 1, limit: int | None = None) -> dict[str, Any]:
+    """Train the arm from the base model and score it on the held-out databases (and the base first).
+
+    `every` > 1 scores every n-th held-out question (a fixed subset, to save CPU time); `limit`
+    scores only the first ones: for a quick check of the script, not a result.
+    """
+    from sqlft.lora import add_lora
+
+    out = RUNS / arm.name
+    model, tokenizer = load_base()
+    train_set, heldout, prepared = split_records(tokenizer, arm.schema, arm.sample_values)
+    heldout = heldout[::every][:limit]
+    result: dict[str, Any] = {
+        "arm": dataclasses.asdict(arm),
+        "train_questions": len(train_set),
+        "heldout_questions": len(heldout),
+        "prompt_tokens": prepared.prompt_tokens,
+    }
+    if zero_shot:
+        base = score(model, tokenizer, heldout, prepared.db_dir, out / "zero_shot")
+        result["zero_shot"] = {"summary": base.summary, "generate_seconds": base.generate_seconds}
+    model = add_lora(model, arm.lora)
+    if arm.phase1_minutes > 0:
+        records = phase1_records(tokenizer, arm)
+        result["phase1"] = _phase(
+            model, tokenizer, records, out / "phase1", arm.phase1_minutes, arm.phase1_learning_rate, arm
+        )
+    result["training"] = _phase(
+        model, tokenizer, train_set, out / "train", arm.minutes, arm.learning_rate, arm
+    )
+    trained = score(model, tokenizer, heldout, prepared.db_dir, out / "trained")
+    result["trained"] = {"summary": trained.summary, "generate_seconds": trained.generate_seconds}
+    (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def headline(summary: dict[str, Any]) -> dict[str, Any]:
+    """The numbers a table shows for one scored model."""
+    return {
+        "exec_accuracy": summary["exec_accuracy"],
+        "exec_accuracy_nonempty_gold": summary.get("exec_accuracy_nonempty_gold"),
+        "exact_accuracy": summary["exact_accuracy"],
+        "valid_rate": summary["valid_rate"],
+        "rougeL": (summary.get("rouge") or {}).get("rougeL"),
+        "by_hardness": {k: v["exec_accuracy"] for k, v in summary["by_hardness"].items()},
+    }
