@@ -14,6 +14,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "sqlglot")
 
 
+def command() -> str:
+    """The command line as run from the repository root, with the thread pin if there was one."""
+    script = Path(sys.argv[0]).resolve()
+    if script.is_relative_to(RESULTS.parents[1]):
+        script = script.relative_to(RESULTS.parents[1])
+    threads = os.environ.get("OMP_NUM_THREADS")
+    return " ".join(
+        [*([f"OMP_NUM_THREADS={threads}"] if threads else []), "python", str(script), *sys.argv[1:]]
+    )
+
+
 def environment() -> dict:
     """Machine, package versions, command line and date, for a result file."""
     versions = {"python": platform.python_version()}
@@ -24,10 +35,7 @@ def environment() -> dict:
             pass
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(
-            [f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"] if "OMP_NUM_THREADS" in os.environ else []
-        )
-        + " ".join(["python", *sys.argv]),
+        "command": command(),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor(),

@@ -97,11 +97,106 @@ def eval_section(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def _split_line(r: dict) -> str:
+    return (
+        f"{r['train_questions']} questions on {len(r['split']['train_dbs'])} training databases, "
+        f"{r['heldout_questions']} on {len(r['split']['heldout_dbs'])} held-out databases "
+        "(`benchmarks/spider_split.py`; wta_1 has no data)"
+    )
+
+
+def learning_section(r: dict) -> list[str]:
+    t, before, after = r["training"], r["zero_shot"], r["trained"]
+    lines = [
+        f"**Learning on Spider, CPU** (`{r['command']}`, {r['date'][:10]}): Spider dev split by "
+        f"database, {_split_line(r)}. SmolLM2-135M zero-shot, then LoRA ({r['arm']['lora']}, lr "
+        f"{r['arm']['learning_rate']:g}) for {t['wall_minutes']:.0f} min ({t['cpu_minutes']:.0f} CPU "
+        f"minutes, {t['steps']} steps, {t['epochs_seen']} epochs); {r['arm']['schema']} schema, greedy, "
+        "held-out databases:",
+        "",
+        "| model | exec acc | exec acc, non-empty gold | easy | medium | hard | extra | exact | valid SQL "
+        "| ROUGE-L |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in (("zero-shot", before), ("LoRA", after)):
+        h = m["by_hardness"]
+        lines.append(
+            f"| {name} | {pct(m['exec_accuracy'])} | {pct(m['exec_accuracy_nonempty_gold'])} | "
+            + " | ".join(pct(h.get(k)) for k in ("easy", "medium", "hard", "extra"))
+            + f" | {pct(m['exact_accuracy'])} | {pct(m['valid_rate'])} | {m['rougeL']:.3f} |"
+        )
+    verdict = "met" if r["goal_met"] else "not met"
+    lines += [
+        "",
+        f"Gain: {r['gain_points']:+.1f} points of execution accuracy on databases the adapter never saw "
+        f"(goal +{r['goal']['min_gain_points']} within {r['goal']['max_minutes']} min: {verdict}).",
+        "",
+    ]
+    return lines
+
+
+def ablations_section(r: dict) -> list[str]:
+    lines = [
+        f"**Ablations** (`{r['command']}`, {r['date'][:10]}): each arm trains from the base model for "
+        f"{r['minutes_per_arm']:g} min on the training databases and is scored on every "
+        f"{'second' if r['heldout_every'] == 2 else str(r['heldout_every']) + 'th'} held-out question "
+        f"({r['arms'][0]['heldout_questions']}):",
+        "",
+        "| arm | exec acc | exact | valid SQL | prompt tokens p50 / p95 | steps | CPU min |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in r["arms"]:
+        m, t, tokens = a["trained"], a["training"], a["prompt_tokens"]
+        cpu = t["cpu_minutes"] + (a["phase1"] or {}).get("cpu_minutes", 0)
+        lines.append(
+            f"| {a['label']} | {pct(m['exec_accuracy'])} | {pct(m['exact_accuracy'])} | "
+            f"{pct(m['valid_rate'])} | {tokens['p50']} / {tokens['p95']} | {t['steps']} | {cpu:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def consistency_section(r: dict) -> list[str]:
+    acc = r["exec_accuracy"]
+    lines = [
+        f"**Self-consistency** (`{r['command']}`): the learning benchmark's adapter on "
+        f"{r['heldout_questions']} held-out questions, {r['samples']} samples at temperature "
+        f"{r['temperature']}:",
+        "",
+        "| decoding | exec acc |",
+        "|---|---:|",
+        f"| greedy | {pct(acc['greedy'])} |",
+        f"| self-consistency (vote on execution results) | {pct(acc['self_consistency'])} |",
+        f"| execution-guided (first candidate that runs) | {pct(acc['execution_guided'])} |",
+    ]
+    return [*lines, ""]
+
+
+def prompts_section(r: dict) -> list[str]:
+    lines = [
+        f"**Prompt tokens** (`{r['command']}`): per Spider dev example, SmolLM2's tokenizer, chat template "
+        "included; whole examples (prompt + SQL + EOS) that fit a window:",
+        "",
+        "| schema | sample values | p50 | p95 | max | fit in 512 | fit in 1024 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in r["serialisations"]:
+        t, fit = s["prompt_tokens"], s["examples_fitting"]
+        lines.append(
+            f"| {s['schema']} | {s['sample_values']} | {t['p50']} | {t['p95']} | {t['max']} | "
+            f"{fit['512']} / {s['examples']} | {fit['1024']} / {s['examples']} |"
+        )
+    return [*lines, ""]
+
+
 SECTIONS = {
     "bench_demo": demo_section,
+    "bench_learning": learning_section,
+    "bench_ablations": ablations_section,
+    "bench_consistency": consistency_section,
     "bench_generate": generate_section,
     "bench_train": train_section,
     "bench_eval": eval_section,
+    "bench_prompts": prompts_section,
 }
 
 
