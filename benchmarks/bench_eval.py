@@ -18,9 +18,18 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def version(package: str) -> str | None:
+    try:
+        return _version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def build_predictions(spider: Path) -> list[dict]:
@@ -121,7 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spider", type=Path, default=Path("/work/shared/spider"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--note", help="added to the result's note, e.g. what else the machine was running")
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
     db_dir = args.spider / "database"
     records = build_predictions(args.spider)
     variants = {
@@ -147,7 +158,12 @@ def main() -> None:
             "processor": platform.processor(),
             "cpus": os.cpu_count(),
         },
-        "versions": {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version},
+        "versions": {
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            **{name: version(name) for name in ("sqlglot", "sqlglotc", "sqlparse", "rouge_score")},
+        },
+        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "records": len(records),
         "queries_executed_by_plain": 2 * len(records),
         "seconds_all_runs": times,
@@ -159,7 +175,7 @@ def main() -> None:
         "exec_accuracy": summary["exec_accuracy"],
         "exec_match": summary["exec_match"],
         "note": "sqlft eval times include interpreter start-up, imports, exact match, hardness, "
-        "report writing; plain sqlite3 is the bare execution loop inside one process.",
+        "report writing; plain sqlite3 is the bare execution loop inside one process. " + (args.note or ""),
     }
     out = ROOT / "benchmarks" / "results" / "bench_eval.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlft.evaluate.consistency import execution_guided, runner, self_consistency
 from sqlft.evaluate.exact import exact_match
 from sqlft.evaluate.execution import ERROR_LABELS, Executor
 from sqlft.evaluate.hardness import LEVELS, hardness
@@ -99,6 +97,8 @@ SELECTIONS = ("self_consistency", "execution_guided")
 def _selection_matches(executor: Executor, record: dict[str, Any]) -> dict[str, Any]:
     """Execution match of the candidate each selection rule picks from `candidates` (sampled SQL
     with model scores): reported beside the greedy verdict, never mixed into it."""
+    from sqlft.evaluate.consistency import execution_guided, runner, self_consistency
+
     candidates = [c["sql"] if isinstance(c, dict) else str(c) for c in record["candidates"]]
     scores = [c.get("score", 0.0) if isinstance(c, dict) else 0.0 for c in record["candidates"]]
     run = runner(executor, record.get("db_id"), record.get("context"))
@@ -131,6 +131,8 @@ def evaluate_predictions(
     """{"summary": ..., "records": [...]}: every record in order with its verdict fields."""
     settings = (str(db_dir) if db_dir is not None else None, timeout_s, keep_distinct)
     if workers > 1 and len(records) > 1:
+        from concurrent.futures import ProcessPoolExecutor  # 20 ms of imports a plain run skips
+
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=settings) as pool:
             chunk = max(1, min(64, len(records) // (workers * 4)))
             results = list(pool.map(_evaluate_in_worker, records, chunksize=chunk))
@@ -199,13 +201,16 @@ def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[st
     return summary
 
 
+_SCALAR = str | int | float | bool | None
+
+
 def csv_columns(records: list[dict[str, Any]]) -> list[str]:
     """Scalar fields in first-seen order, verdict fields last (nested fields such as `sql` left out)."""
     seen: dict[str, None] = {}
     for record in records:
         for key, value in record.items():
-            if key not in RESULT_FIELDS and (value is None or isinstance(value, str | int | float | bool)):
-                seen.setdefault(key)
+            if key not in seen and key not in RESULT_FIELDS and isinstance(value, _SCALAR):
+                seen[key] = None
     return [*seen, *RESULT_FIELDS]
 
 
