@@ -1,18 +1,21 @@
 """Ablations on the fixed Spider split: which choices matter for held-out-database accuracy?
 
-Each arm trains SmolLM2-135M with LoRA from the base model for the same short time budget on the
-training databases and is scored on the same fixed half of the held-out questions (every second
-one). Against the reference arm (compact schema, no sample values, all-linear LoRA, one phase),
-each other arm changes one thing:
+Each arm trains SmolLM2-135M with LoRA from the base model for the same number of optimizer steps
+(batch 8, constant learning rate) on the training databases and is scored on the same fixed third
+of the held-out questions (every third one). A step budget, not a time budget, so that arms stay
+comparable when the machine is shared; CPU minutes are measured per arm. Against the reference
+arm (compact schema, no sample values, all-linear LoRA, one phase), each other arm changes one
+thing:
 
 - schema as `ddl` instead of `compact`;
-- 3 sample values per column in the schema;
+- one sample value per column in the schema (three would almost triple the prompt: bench_prompts.py);
 - LoRA on the attention projections only;
-- two phases: first the demo's gretel-style data (DDL context + SQL), then the same Spider budget.
+- two phases: first half as many steps on the demo's gretel-style data (DDL context + SQL), then the
+  same Spider budget.
 
 Accuracy is reported with its cost: prompt tokens, optimizer steps and CPU minutes.
 
-    python benchmarks/bench_ablations.py [--minutes 5]
+    python benchmarks/bench_ablations.py [--steps 16]
 
 Writes benchmarks/results/bench_ablations.json; runs stay in runs/bench/ablation-*/.
 """
@@ -25,24 +28,24 @@ from common import write_result
 from learning import Arm, headline, run_arm
 
 
-def arms(minutes: float) -> list[tuple[str, Arm]]:
+def arms(steps: int) -> list[tuple[str, Arm]]:
     return [
-        ("reference: compact, no values, all-linear, one phase", Arm("ablation-reference", minutes)),
-        ("schema as ddl", Arm("ablation-ddl", minutes, schema="ddl")),
-        ("3 sample values per column", Arm("ablation-values", minutes, sample_values=3)),
-        ("attention-only LoRA", Arm("ablation-attention", minutes, lora="attention")),
-        ("two phases (gretel-style first)", Arm("ablation-two-phases", minutes, phase1_minutes=minutes / 2)),
+        ("reference: compact, no values, all-linear, one phase", Arm("ablation-reference", steps=steps)),
+        ("attention-only LoRA", Arm("ablation-attention", steps=steps, lora="attention")),
+        ("schema as ddl", Arm("ablation-ddl", steps=steps, schema="ddl")),
+        ("two phases (gretel-style first)", Arm("ablation-two-phases", steps=steps, phase1_steps=steps // 2)),
+        ("1 sample value per column", Arm("ablation-values", steps=steps, sample_values=1)),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--minutes", type=float, default=5)
-    parser.add_argument("--every", type=int, default=2, help="score every n-th held-out question")
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--every", type=int, default=3, help="score every n-th held-out question")
     parser.add_argument("--only", help="run only the arms whose name contains this text")
     args = parser.parse_args()
     rows = []
-    for label, arm in arms(args.minutes):
+    for label, arm in arms(args.steps):
         if args.only and args.only not in arm.name:
             continue
         result = run_arm(arm, every=args.every)
@@ -59,7 +62,7 @@ def main() -> None:
         print(label, row["trained"]["exec_accuracy"], row["training"])
         rows.append(row)
     if not args.only:
-        settings = {"minutes_per_arm": args.minutes, "heldout_every": args.every}
+        settings = {"steps_per_arm": args.steps, "heldout_every": args.every}
         write_result("bench_ablations", {**settings, "arms": rows})
 
 

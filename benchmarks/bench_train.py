@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -25,11 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import write_result
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "spider"
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_train.json"
 PRESETS = ("attention", "all-linear", "high-rank")
 
 
@@ -157,8 +157,6 @@ def main() -> None:
         return
 
     results = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}",
         "model": "smollm2-135m (fp32 from the embedded GGUF)",
         "prompts": "Spider dev, DDL schema, default template, chat template, max_length 1024",
         "padding": measure_padding(args),
@@ -174,10 +172,8 @@ def main() -> None:
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         results["training"].append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(results["training"][-1], flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results["padding"], indent=1))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {write_result('bench_train', results)}")
 
 
 if __name__ == "__main__":

@@ -25,12 +25,13 @@ class Arm:
     """What one run varies; everything else is fixed for all arms."""
 
     name: str
-    minutes: float  # training time on the Spider training databases
+    minutes: float = 0.0  # training time on the Spider training databases ...
+    steps: int = 0  # ... or a fixed number of optimizer steps (> 0), whatever else runs on the machine
     schema: str = "compact"
     sample_values: int = 0
     lora: str = "all-linear"
     learning_rate: float = 1e-3
-    phase1_minutes: float = 0.0  # > 0: first train on the demo's gretel-style data (two phases)
+    phase1_steps: int = 0  # > 0: first train this many steps on the demo's gretel-style data (two phases)
     phase1_learning_rate: float = 2e-3
     batch_size: int = 8
     seed: int = 42
@@ -84,20 +85,24 @@ def score(model, tokenizer, records: list[dict], db_dir, out_dir: Path, **genera
     return Scored(report["summary"], round(seconds, 1))
 
 
-def _phase(model, tokenizer, records, out_dir: Path, minutes: float, learning_rate: float, arm: Arm) -> dict:
+def _phase(model, tokenizer, records, out_dir: Path, learning_rate: float, arm: Arm, *, minutes=0.0, steps=0):
+    """Train for `steps` optimizer steps, or for `minutes`; constant learning rate, so the first k steps
+    of any run are the same k steps (its checkpoints every 16 steps are shorter runs of the arm)."""
     from sqlft.train import PhaseConfig, train
 
     config = PhaseConfig(
         output_dir=str(out_dir),
         learning_rate=learning_rate,
-        epochs=50,  # more than fits: the time budget ends the phase
+        epochs=50,  # more than fits: the step or time budget ends the phase
+        max_steps=steps or -1,
         max_minutes=minutes,
         batch_size=arm.batch_size,
         grad_accum=1,
-        warmup_ratio=0.002,  # of the 50 planned epochs: about 10 steps
-        scheduler="constant_with_warmup",
+        warmup_ratio=0.0,
+        scheduler="constant",
         eval_steps=0,
-        save_steps=10**6,
+        save_steps=16,
+        save_total_limit=100,
         max_length=1024,
         seed=arm.seed,
     )
@@ -153,13 +158,20 @@ def run_arm(arm: Arm, zero_shot: bool = False, every: int = 1, limit: int | None
         base = score(model, tokenizer, heldout, prepared.db_dir, out / "zero_shot")
         result["zero_shot"] = {"summary": base.summary, "generate_seconds": base.generate_seconds}
     model = add_lora(model, arm.lora)
-    if arm.phase1_minutes > 0:
+    if arm.phase1_steps > 0:
         records = phase1_records(tokenizer, arm)
         result["phase1"] = _phase(
-            model, tokenizer, records, out / "phase1", arm.phase1_minutes, arm.phase1_learning_rate, arm
+            model, tokenizer, records, out / "phase1", arm.phase1_learning_rate, arm, steps=arm.phase1_steps
         )
     result["training"] = _phase(
-        model, tokenizer, train_set, out / "train", arm.minutes, arm.learning_rate, arm
+        model,
+        tokenizer,
+        train_set,
+        out / "train",
+        arm.learning_rate,
+        arm,
+        minutes=arm.minutes,
+        steps=arm.steps,
     )
     trained = score(model, tokenizer, heldout, prepared.db_dir, out / "trained")
     result["trained"] = {"summary": trained.summary, "generate_seconds": trained.generate_seconds}

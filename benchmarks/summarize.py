@@ -18,6 +18,9 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+ORDINAL = {1: "", 2: "second", 3: "third"}
+
+
 def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -138,8 +141,8 @@ def learning_section(r: dict) -> list[str]:
 def ablations_section(r: dict) -> list[str]:
     lines = [
         f"**Ablations** (`{r['command']}`, {r['date'][:10]}): each arm trains from the base model for "
-        f"{r['minutes_per_arm']:g} min on the training databases and is scored on every "
-        f"{'second' if r['heldout_every'] == 2 else str(r['heldout_every']) + 'th'} held-out question "
+        f"{r['steps_per_arm']} steps of 8 questions on the training databases and is scored on every "
+        f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question "
         f"({r['arms'][0]['heldout_questions']}):",
         "",
         "| arm | exec acc | exact | valid SQL | prompt tokens p50 / p95 | steps | CPU min |",
