@@ -1,6 +1,6 @@
 """Self-consistency vs greedy, with the adapter bench_learning.py trained.
 
-On the same fixed half of the held-out questions the ablations use, the model answers greedily and
+On the same fixed third of the held-out questions the ablations use, the model answers greedily and
 also samples n candidates (temperature 0.7, top-p 0.95). `sqlft eval` then reports, as separate
 rows: greedy; self-consistency (execute every candidate, vote on the results, ties by model
 score); and execution-guided (the most likely candidate that executes).
@@ -25,7 +25,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=4)
-    parser.add_argument("--every", type=int, default=2, help="score every n-th held-out question")
+    parser.add_argument("--every", type=int, default=3, help="score every n-th held-out question")
     args = parser.parse_args()
     adapter = RUNS / "main" / "train" / "adapter"
     if not (adapter / "adapter_config.json").is_file():
