@@ -71,9 +71,10 @@ def test_remove_distinct_agrees_with_sqlparse_on_generated_text():
     pieces = [";", "; ", ";\n", "distinct", "DISTINCT", " ", "\t", "\n", "\r", ",", ".", "(", ")", "*"]
     pieces += ["=", "<", ">", "!", "+", "-", "/", "1", "2.5", "1e5", "0x1f", "e", "T1", "_", "x", "select"]
     pieces += ["as", "in", "order by", "not", "go 1", "DISTINCTROW", "'", '"', "--", "/*", "$", ":", "?"]
-    pieces += ["#", "@", "%", "[", "]", "\u00e9", "distinct1", "1distinct", "ddistinct"]
+    pieces += ["#", "@", "%", "[", "]", "\u00e9", "distinct1", "1distinct", "ddistinct", "''", '""', "\\"]
+    pieces += ["'x distinct'", '"a;b"', "'--'", "zone", "AT TIME ZONE 'distinct'", "WITH' ", "'\n'"]
     rng = random.Random(0)
-    for _ in range(4000):
+    for _ in range(3000):
         query = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
         assert ours(query) == official(query), query
 

@@ -37,12 +37,15 @@ ERROR_LABELS = {
 MAX_GOLD_ROWS = 1_000_000
 _GOLD_CACHE = 4096  # gold results kept for reuse (candidates of one question share a gold)
 _FAST_CHARS, _FAST_PARENS = 2000, 20  # sqlparse first refuses nesting at ~45
-# Text sqlparse splits into plain words, numbers, operators and whitespace (no string, quoted
-# name, comment, placeholder or non-ASCII letter), one statement: a `;` only at the end, followed
-# by spaces at most (after a newline sqlparse would start another statement).
-_PLAIN_TEXT = re.compile(r"(?:[A-Za-z0-9_ \t\n\r,.()*=<>!+]|-(?!-)|/(?!\*)|;(?=[ \t]*\Z))*")
-_DISTINCT_WORD = re.compile(r"(?<![\w$#@])distinct(?![\w$#@])", flags=re.IGNORECASE)
-_NUMBER_DISTINCT = re.compile(r"\ddistinct", flags=re.IGNORECASE)  # `1e5distinct` is two tokens
+# Text that sqlparse's lexer splits into plain words, numbers, operators, whitespace and quoted
+# strings (no backslash, comment, placeholder, bracket or non-ASCII letter outside a string), as one
+# statement: a `;` only at the end, followed by spaces at most (sqlparse starts another statement
+# at a newline). Strings are atomic, as in the lexer, so no text makes the match backtrack much.
+_STRING = r"""(?>'(?:''|[^'\\])*')|(?>"(?:""|[^"\\])*")"""
+_PLAIN_TEXT = re.compile(rf"(?:[A-Za-z0-9_ \t\n\r,.()*=<>!+]|-(?!-)|/(?!\*)|{_STRING}|;(?=[ \t]*\Z))*+")
+# `1e5distinct` is two tokens and `AT TIME ZONE '...'` one: sqlparse decides those
+_NOT_PLAIN = re.compile(r"\ddistinct|zone", flags=re.IGNORECASE)
+_DISTINCT_WORD = re.compile(rf"({_STRING})|(?<![\w$#@])distinct(?![\w$#@])", flags=re.IGNORECASE)
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", flags=re.IGNORECASE)
 # Words of SQLite functions whose result can change between two runs of the same text (random,
 # the clock, counters of changes); a query holding one is always executed again.
@@ -60,18 +63,19 @@ def remove_distinct(query: str) -> str:
 
     Grouping never changes sqlparse's leaf tokens, so short queries skip it (it is most of
     sqlparse's time); a short query without `;` or `distinct` comes back unchanged, and one of
-    plain words and operators loses its `distinct` words by a regular expression (checked against
-    sqlparse on generated text in the tests); long or deeply nested ones take the full
+    plain words, operators and strings loses its `distinct` words by a regular expression (checked
+    against sqlparse on generated text in the tests); long or deeply nested ones take the full
     `sqlparse.parse`, whose grouping limits raise just as they do for the official.
     """
     short = len(query) <= _FAST_CHARS and query.count("(") <= _FAST_PARENS
-    plain = _PLAIN_TEXT.fullmatch(query) and not _NUMBER_DISTINCT.search(query)
-    if short and (plain or (";" not in query and "distinct" not in query.lower())):
+    if short and ";" not in query and "distinct" not in query.lower():
         if not query.strip():  # sqlparse finds no statement in blank text
             raise ValueError("empty query")
-        # One statement (a `;` ends the text at most); without quotes, comments or placeholders
-        # every `distinct` word is a token of its own, and sqlparse's tokens joined give the text.
-        return _DISTINCT_WORD.sub("", query)
+        return query  # one statement and nothing to drop: sqlparse would give it back as is
+    if short and query.strip() and _PLAIN_TEXT.fullmatch(query) and not _NOT_PLAIN.search(query):
+        # one statement whose `distinct` words outside strings are tokens of their own, and
+        # sqlparse's tokens joined give back the text
+        return _DISTINCT_WORD.sub(lambda m: m.group(1) or "", query)
     import sqlparse
     from sqlparse.engine import FilterStack
 
