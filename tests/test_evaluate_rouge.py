@@ -34,6 +34,7 @@ def test_same_numbers_as_rouge_scorer(spider_dir):
     pairs = [(rng.choice(queries), rng.choice(queries)) for _ in range(300)]
     pairs += [(q, q.replace(" ", "\n", 3)) for q in queries[:30]]  # several lines: rougeLsum differs
     pairs += [("", "SELECT 1"), ("()", "*"), ("a a a b", "a b b b")]
+    pairs += [(q, q) for q in queries[:20]] + [("SELECT", "SELECT"), ("()", "()"), ("", ""), ("a\nb", "a\nb")]
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=False)
     ours = rouge_per_record([p for p, _ in pairs], [g for _, g in pairs])
     for (pred, gold), mine in zip(pairs, ours, strict=True):

@@ -62,6 +62,9 @@ def _score(pred: str, gold: str, texts: dict[str, _Tokens]) -> dict[str, float]:
         if text not in texts:
             texts[text] = _Tokens(text)
     g, p = texts[gold], texts[pred]
+    if pred == gold:  # all shared: F is 1 wherever there is an n-gram (a token, two for rouge2)
+        one = 1.0 if g.tokens else 0.0
+        return {"rouge1": one, "rouge2": 1.0 if g.bigrams else 0.0, "rougeL": one, "rougeLsum": one}
     lcs = _lcs_f(g.tokens, p.tokens)  # one line each: summary-level LCS is plain LCS
     return {
         "rouge1": _ngram_f(g.unigrams, p.unigrams),
