@@ -221,7 +221,7 @@ def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     # One record per line: json's C encoder does that, while `indent` falls back to its pure-Python
     # encoder, which took longer than executing every query. backslashreplace: a lone surrogate
     # from a JSON escape in the input comes out as the same escape.
-    encode = json.JSONEncoder(ensure_ascii=False, default=str).encode
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False, default=str).encode
     rest = {k: v for k, v in report.items() if k != "records"}
     head = json.dumps(rest, indent=1, ensure_ascii=False, default=str)[:-1].rstrip()  # open "{"
     lines = ",\n".join(map(encode, report["records"]))
