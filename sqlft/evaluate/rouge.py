@@ -21,7 +21,7 @@ def _fmeasure(hits: int, n_pred: int, n_gold: int) -> float:
 
 
 def _ngram_f(gold: Counter, pred: Counter) -> float:
-    hits = sum(min(count, pred[gram]) for gram, count in gold.items())
+    hits = sum(min(gold[gram], pred[gram]) for gram in gold.keys() & pred.keys())
     return _fmeasure(hits, pred.total(), gold.total())
 
 
