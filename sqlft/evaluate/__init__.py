@@ -1,5 +1,6 @@
 """Metrics for text-to-SQL predictions: execution match with Spider's official rules, exact
-match, valid SQL, ROUGE, hardness, self-consistency, reports and figures.
+match, valid SQL, ROUGE, hardness, self-consistency, reports and figures; `metric_path()` gives
+the Hugging Face `evaluate` metric script (`evaluate.load(metric_path())`, offline).
 
 (Not the Hugging Face `evaluate` library: inside sqlft import this package by its full name.)
 Figures live in `sqlft.evaluate.figures`, imported on demand because matplotlib is slow to load.
@@ -9,6 +10,7 @@ from sqlft.evaluate.consistency import execution_guided, self_consistency
 from sqlft.evaluate.exact import exact_match, normalize_sql
 from sqlft.evaluate.execution import Executor, result_eq
 from sqlft.evaluate.hardness import hardness, hardness_from_sql, hardness_from_text
+from sqlft.evaluate.metric import metric_path, metric_records, metric_scores
 from sqlft.evaluate.report import (
     evaluate_predictions,
     failure_table,
@@ -28,6 +30,9 @@ __all__ = [
     "hardness",
     "hardness_from_sql",
     "hardness_from_text",
+    "metric_path",
+    "metric_records",
+    "metric_scores",
     "normalize_sql",
     "read_predictions",
     "result_eq",
