@@ -109,7 +109,8 @@ def _run_cli(args, cwd):
         "import json, sys\n"
         "from sqlft.cli import main\n"
         f"rc = main({['eval', *args]!r})\n"
-        "heavy = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+        "heavy = ('torch', 'transformers', 'pandas', 'matplotlib', 'nltk', 'absl')\n"
+        "heavy = sorted(m for m in heavy if m in sys.modules)\n"
         "print(json.dumps({'rc': rc, 'heavy': heavy}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
@@ -117,7 +118,7 @@ def _run_cli(args, cwd):
     return done.stdout, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_cli_writes_json_and_csv_without_importing_torch(tmp_path, db_dir):
+def test_cli_writes_json_and_csv_without_importing_the_ml_stack_or_plotting(tmp_path, db_dir):
     pred = _write_jsonl(tmp_path / "pred.jsonl", [*RECORDS, "oops"])
     out = tmp_path / "run" / "report.json"
     stdout, status = _run_cli(
