@@ -208,3 +208,18 @@ def test_sampled_candidates_get_selection_rows_beside_greedy(db_dir):
     assert summary["self_consistency"] == {"n": 2, "exec_match": 1, "exec_accuracy": 0.5}
     assert summary["execution_guided"]["exec_match"] == 1
     assert "self-consistency over sampled candidates: 0.500 exec (2 records" in format_table(summary)
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        {"summary": {"n": 0, "nested": {"a": [1, None]}}, "records": []},
+        {"records": [{"pred": "x", "sql": {"a": [1, 2]}}, {}]},
+        {"summary": {}, "extra": "kept", "records": [{"q": "caf\u00e9"}]},
+    ],
+)
+def test_report_json_reads_back_as_written(tmp_path, report):
+    from sqlft.evaluate.report import write_report
+
+    json_path, _ = write_report(report, tmp_path / "r.json")
+    assert json.loads(json_path.read_text(encoding="utf-8")) == report
