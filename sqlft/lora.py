@@ -93,11 +93,14 @@ def add_lora(
     adapter: str | Path | None = None,
     *,
     gradient_checkpointing: bool | None = None,
+    seed: int | None = None,
     **overrides: Any,
 ):
     """Wrap `model` in a trainable PeftModel: a new adapter from `preset`, or the saved `adapter` continued.
 
     `overrides` replace LoraConfig fields of the preset (r, lora_alpha, lora_dropout, target_modules).
+    `seed` fixes the random initial LoRA A matrices: the trainer seeds only later, so without it two
+    runs with the same trainer seed start from different adapters and drift apart.
     Gradient checkpointing applies on GPU only; there it defaults to on for quantised models.
     """
     from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
@@ -126,6 +129,10 @@ def add_lora(
         if "target_modules" not in overrides:
             settings["target_modules"] = target_modules(model, preset)
         config = LoraConfig(task_type="CAUSAL_LM", bias="none", **{**settings, **overrides})
+        if seed is not None:
+            from transformers import set_seed
+
+            set_seed(seed)
         peft_model = get_peft_model(model, config)
 
     _cast_fp16_adapters(peft_model)

@@ -186,6 +186,7 @@ def train_phase(config: Preset, phase: str, run: RunDir, *, live_plot: bool = Fa
         m.lora,
         adapter=adapter,
         gradient_checkpointing=section.gradient_checkpointing,
+        seed=section.seed,
         **({} if adapter else overrides),
     )
     callbacks = []

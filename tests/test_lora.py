@@ -97,3 +97,17 @@ def test_missing_adapter_folder_names_the_path(tmp_path):
 def test_gradient_checkpointing_stays_off_on_cpu():
     model = add_lora(tiny(), "attention", gradient_checkpointing=True)
     assert not model.base_model.model.is_gradient_checkpointing
+
+
+def lora_a(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for n, p in model.named_parameters() if "lora_A" in n]
+
+
+def test_seed_fixes_the_initial_adapter_whatever_ran_before():
+    first = lora_a(add_lora(tiny(), "attention", seed=7))
+    torch.rand(1000)  # other work moves the global generator between the two runs
+    second = lora_a(add_lora(tiny(), "attention", seed=7))
+    torch.rand(1000)
+    unseeded = lora_a(add_lora(tiny(), "attention"))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    assert not all(torch.equal(a, c) for a, c in zip(first, unseeded, strict=True))
