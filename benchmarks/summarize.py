@@ -145,6 +145,22 @@ def learning_section(r: dict) -> list[str]:
     return lines
 
 
+def curve_section(r: dict) -> list[str]:
+    lines = [
+        f"**Learning curve** (`{r['command']}`): the same run's checkpoints on every "
+        f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question:",
+        "",
+        "| steps | training minutes | exec acc | exact | valid SQL |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {p['step']} | {p['minutes']:.0f} | {pct(p['exec_accuracy'])} | {pct(p['exact_accuracy'])} | "
+        f"{pct(p['valid_rate'])} |"
+        for p in r["points"]
+    ]
+    return [*lines, ""]
+
+
 def ablations_section(r: dict) -> list[str]:
     lines = [
         f"**Ablations** (`{r['command']}`, {r['date'][:10]}): each arm trains from the base model for "
@@ -201,6 +217,7 @@ def prompts_section(r: dict) -> list[str]:
 SECTIONS = {
     "bench_demo": demo_section,
     "bench_learning": learning_section,
+    "bench_curve": curve_section,
     "bench_ablations": ablations_section,
     "bench_consistency": consistency_section,
     "bench_generate": generate_section,
