@@ -6,6 +6,7 @@ python benchmarks/summarize.py          # rewrites the part of README.md between
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,6 +17,11 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 def load(name: str) -> dict | None:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def interval(p: float, n: int) -> str:
+    """Half-width of the normal-approximation 95% interval of an accuracy, in points."""
+    return f"{196 * math.sqrt(p * (1 - p) / n):.1f}"
 
 
 ORDINAL = {1: "", 2: "second", 3: "third"}
@@ -168,14 +174,16 @@ def ablations_section(r: dict) -> list[str]:
         f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question "
         f"({r['arms'][0]['heldout_questions']}):",
         "",
-        "| arm | exec acc | exact | valid SQL | prompt tokens p50 / p95 | steps | CPU min |",
+        "| arm | exec acc (95% interval) | exact | valid SQL | prompt tokens p50 / p95 | steps | CPU min |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for a in r["arms"]:
         m, t, tokens = a["trained"], a["training"], a["prompt_tokens"]
         cpu = t["cpu_minutes"] + (a["phase1"] or {}).get("cpu_minutes", 0)
+        spread = interval(m["exec_accuracy"], a["heldout_questions"])
         lines.append(
-            f"| {a['label']} | {pct(m['exec_accuracy'])} | {pct(m['exact_accuracy'])} | "
+            f"| {a['label']} | {pct(m['exec_accuracy'])} ±{spread} | "
+            f"{pct(m['exact_accuracy'])} | "
             f"{pct(m['valid_rate'])} | {tokens['p50']} / {tokens['p95']} | {t['steps']} | {cpu:.1f} |"
         )
     return [*lines, ""]
