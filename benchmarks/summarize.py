@@ -130,14 +130,15 @@ def learning_section(r: dict) -> list[str]:
         f"minutes, {t['steps']} steps, {t['epochs_seen']} epochs); {r['arm']['schema']} schema, greedy, "
         "held-out databases:",
         "",
-        "| model | exec acc | exec acc, non-empty gold | easy | medium | hard | extra | exact | valid SQL "
-        "| ROUGE-L |",
+        "| model | exec acc (95% interval) | exec acc, non-empty gold | easy | medium | hard | extra | exact "
+        "| valid SQL | ROUGE-L |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in (("zero-shot", before), ("LoRA", after)):
         h = m["by_hardness"]
         lines.append(
-            f"| {name} | {pct(m['exec_accuracy'])} | {pct(m['exec_accuracy_nonempty_gold'])} | "
+            f"| {name} | {pct(m['exec_accuracy'])} ±{interval(m['exec_accuracy'], r['heldout_questions'])} | "
+            f"{pct(m['exec_accuracy_nonempty_gold'])} | "
             + " | ".join(pct(h.get(k)) for k in ("easy", "medium", "hard", "extra"))
             + f" | {pct(m['exact_accuracy'])} | {pct(m['valid_rate'])} | {m['rougeL']:.3f} |"
         )
