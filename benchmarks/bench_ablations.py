@@ -16,6 +16,7 @@ thing:
 Accuracy is reported with its cost: prompt tokens, optimizer steps and CPU minutes.
 
     python benchmarks/bench_ablations.py [--steps 16]
+    python benchmarks/bench_ablations.py --steps 64 --only attention   # a longer round of one arm
 
 Writes benchmarks/results/bench_ablations.json; runs stay in runs/bench/ablation-*/.
 """
@@ -27,20 +28,25 @@ import argparse
 from common import write_result
 from learning import Arm, headline, run_arm
 
+DEFAULT_STEPS = 16
+
 
 def arms(steps: int) -> list[tuple[str, Arm]]:
+    def name(arm: str) -> str:  # runs of another length keep their own folders
+        return f"ablation-{arm}" if steps == DEFAULT_STEPS else f"ablation-{arm}-{steps}steps"
+
     return [
-        ("reference: compact, no values, all-linear, one phase", Arm("ablation-reference", steps=steps)),
-        ("attention-only LoRA", Arm("ablation-attention", steps=steps, lora="attention")),
-        ("schema as ddl", Arm("ablation-ddl", steps=steps, schema="ddl")),
-        ("two phases (gretel-style first)", Arm("ablation-two-phases", steps=steps, phase1_steps=steps // 2)),
-        ("1 sample value per column", Arm("ablation-values", steps=steps, sample_values=1)),
+        ("reference: compact, no values, all-linear, one phase", Arm(name("reference"), steps=steps)),
+        ("attention-only LoRA", Arm(name("attention"), steps=steps, lora="attention")),
+        ("schema as ddl", Arm(name("ddl"), steps=steps, schema="ddl")),
+        ("two phases (gretel-style first)", Arm(name("two-phases"), steps=steps, phase1_steps=steps // 2)),
+        ("1 sample value per column", Arm(name("values"), steps=steps, sample_values=1)),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     parser.add_argument("--every", type=int, default=3, help="score every n-th held-out question")
     parser.add_argument("--only", help="run only the arms whose name contains this text")
     args = parser.parse_args()
@@ -61,8 +67,10 @@ def main() -> None:
         }
         print(label, row["trained"]["exec_accuracy"], row["training"])
         rows.append(row)
-    if not args.only:
-        settings = {"steps_per_arm": args.steps, "heldout_every": args.every}
+    settings = {"steps_per_arm": args.steps, "heldout_every": args.every}
+    if args.steps != DEFAULT_STEPS:  # a longer (or shorter) round of some arms: a file of its own
+        write_result(f"bench_ablations_{args.steps}steps", {**settings, "arms": rows})
+    elif not args.only:
         write_result("bench_ablations", {**settings, "arms": rows})
 
 
