@@ -152,6 +152,32 @@ def learning_section(r: dict) -> list[str]:
     return lines
 
 
+def longer_ablations_section(r: dict) -> list[str]:
+    """A longer round of some arms, beside the main run's checkpoint at the same step (the reference)."""
+    steps = r["steps_per_arm"]
+    curve = load("bench_curve") or {"points": []}
+    reference = next((p for p in curve["points"] if p["step"] == steps), None)
+    lines = [
+        f"**Ablations, longer** (`{r['command']}`): {steps} steps, same held-out questions; the reference is "
+        f"the learning run's own checkpoint at step {steps} (same settings):",
+        "",
+        "| arm | exec acc (95% interval) | exact | valid SQL | training minutes |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    rows = [
+        (a["label"], a["trained"], a["heldout_questions"], a["training"]["wall_minutes"]) for a in r["arms"]
+    ]
+    if reference:
+        questions = r["arms"][0]["heldout_questions"]
+        rows.insert(0, ("reference: all-linear (learning run)", reference, questions, reference["minutes"]))
+    lines += [
+        f"| {label} | {pct(m['exec_accuracy'])} ±{interval(m['exec_accuracy'], n)} | "
+        f"{pct(m['exact_accuracy'])} | {pct(m['valid_rate'])} | {minutes:.0f} |"
+        for label, m, n, minutes in rows
+    ]
+    return [*lines, ""]
+
+
 def curve_section(r: dict) -> list[str]:
     lines = [
         f"**Learning curve** (`{r['command']}`): the same run's checkpoints on every "
@@ -173,17 +199,18 @@ def ablations_section(r: dict) -> list[str]:
         f"**Ablations** (`{r['command']}`, {r['date'][:10]}): each arm trains from the base model for "
         f"{r['steps_per_arm']} steps of 8 questions on the training databases and is scored on every "
         f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question "
-        f"({r['arms'][0]['heldout_questions']}):",
+        "(fewer where a longer prompt no longer fits 1,024 tokens):",
         "",
-        "| arm | exec acc (95% interval) | exact | valid SQL | prompt tokens p50 / p95 | steps | CPU min |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| arm | questions | exec acc (95% interval) | exact | valid SQL | prompt tokens p50 / p95 | steps "
+        "| CPU min |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for a in r["arms"]:
         m, t, tokens = a["trained"], a["training"], a["prompt_tokens"]
         cpu = t["cpu_minutes"] + (a["phase1"] or {}).get("cpu_minutes", 0)
         spread = interval(m["exec_accuracy"], a["heldout_questions"])
         lines.append(
-            f"| {a['label']} | {pct(m['exec_accuracy'])} ±{spread} | "
+            f"| {a['label']} | {a['heldout_questions']} | {pct(m['exec_accuracy'])} ±{spread} | "
             f"{pct(m['exact_accuracy'])} | "
             f"{pct(m['valid_rate'])} | {tokens['p50']} / {tokens['p95']} | {t['steps']} | {cpu:.1f} |"
         )
@@ -228,6 +255,7 @@ SECTIONS = {
     "bench_learning": learning_section,
     "bench_curve": curve_section,
     "bench_ablations": ablations_section,
+    "bench_ablations_64steps": longer_ablations_section,
     "bench_consistency": consistency_section,
     "bench_generate": generate_section,
     "bench_train": train_section,
