@@ -1,6 +1,7 @@
 """Offline, single-threaded test rig: nothing reaches the network, every test has its own HF_HOME."""
 
 import os
+import sqlite3
 
 # Set before any test module imports torch or the HF libraries.
 os.environ.update(
@@ -32,3 +33,16 @@ def spider_dir() -> Path:
     if not (SPIDER_DIR / "dev.json").exists():
         pytest.skip(f"Spider dev not found at {SPIDER_DIR}")
     return SPIDER_DIR
+
+
+@pytest.fixture
+def toy_db_dir(tmp_path):
+    """A --db-dir holding one database, toy, with table t(a, b) of three rows."""
+    root = tmp_path / "db"
+    (root / "toy").mkdir(parents=True)
+    conn = sqlite3.connect(root / "toy" / "toy.sqlite")
+    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
+    conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, "y"), (3, "z")])
+    conn.commit()
+    conn.close()
+    return root

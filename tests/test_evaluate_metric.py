@@ -1,7 +1,6 @@
 """The `evaluate` metric script shipped in the package: loads offline, imports sqlft from evaluate's
 modules cache, and reports the numbers of sqlft's own evaluation."""
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,8 @@ from sqlft.evaluate import evaluate_predictions, metric_path, metric_records
 
 
 @pytest.fixture
-def db_dir(tmp_path):
-    root = tmp_path / "db"
-    (root / "toy").mkdir(parents=True)
-    conn = sqlite3.connect(root / "toy" / "toy.sqlite")
-    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
-    conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, "y"), (3, "z")])
-    conn.commit()
-    conn.close()
-    return root
+def db_dir(toy_db_dir):
+    return toy_db_dir
 
 
 PREDS = ["SELECT a FROM t", "SELECT b, a FROM t WHERE a > 1", "SELECT nope FROM t", "SELECT a FROM t"]

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import sqlite3
 import subprocess
 import sys
 
@@ -12,15 +11,8 @@ from sqlft.evaluate.report import evaluate_predictions, failure_table, format_ta
 
 
 @pytest.fixture
-def db_dir(tmp_path):
-    root = tmp_path / "db"
-    (root / "toy").mkdir(parents=True)
-    conn = sqlite3.connect(root / "toy" / "toy.sqlite")
-    conn.execute("CREATE TABLE t (a INTEGER, b TEXT)")
-    conn.executemany("INSERT INTO t VALUES (?, ?)", [(1, "x"), (2, "y"), (3, "z")])
-    conn.commit()
-    conn.close()
-    return root
+def db_dir(toy_db_dir):
+    return toy_db_dir
 
 
 RECORDS = [
