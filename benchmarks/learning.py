@@ -92,6 +92,8 @@ def _phase(model, tokenizer, records, out_dir: Path, learning_rate: float, arm: 
     of any run are the same k steps (its checkpoints every 16 steps are shorter runs of the arm)."""
     from sqlft.train import PhaseConfig, train
 
+    if not minutes and not steps:
+        raise ValueError(f"arm {arm.name}: give it minutes or steps; without either it would train 50 epochs")
     config = PhaseConfig(
         output_dir=str(out_dir),
         learning_rate=learning_rate,
