@@ -41,8 +41,7 @@ def main() -> None:
         heldout,
         prepared.db_dir,
         RUNS / "consistency",
-        do_sample=True,
-        num_return_sequences=args.samples,
+        samples=args.samples,
         temperature=0.7,
         top_p=0.95,
     )

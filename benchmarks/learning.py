@@ -55,29 +55,21 @@ def load_base():
     return load_model_and_tokenizer(MODEL, quantization="none", compute_dtype="fp32", placement="cpu")
 
 
-def score(model, tokenizer, records: list[dict], db_dir, out_dir: Path, **generate: Any) -> Scored:
-    """Greedy SQL for `records` (sampled candidates too when `num_return_sequences` > 1), scored."""
+def score(
+    model, tokenizer, records: list[dict], db_dir, out_dir: Path, samples: int = 1, **sampling: Any
+) -> Scored:
+    """Greedy SQL for `records` (and `samples` sampled candidates each when > 1), scored."""
     from sqlft.evaluate import evaluate_predictions, write_report
-    from sqlft.generate import merge_adapter, predict_records
+    from sqlft.generate import add_sampled_candidates, merge_adapter, predict_records
     from sqlft.jsonl import write_jsonl
 
     model = merge_adapter(model)
     started = time.perf_counter()
     predictions = predict_records(model, tokenizer, records, batch_size=16, max_new_tokens=128, seed=0)
-    if generate.get("num_return_sequences", 1) > 1:
-        from sqlft.generate import generate_sql
-
-        sampled = generate_sql(
-            model,
-            tokenizer,
-            [r["prompt"] for r in records],
-            batch_size=16,
-            max_new_tokens=128,
-            seed=0,
-            **generate,
+    if samples > 1:
+        add_sampled_candidates(
+            model, tokenizer, predictions, samples, batch_size=16, max_new_tokens=128, seed=0, **sampling
         )
-        for record, generation in zip(predictions, sampled, strict=True):
-            record["candidates"] = [dataclasses.asdict(c) for c in generation.candidates]
     seconds = time.perf_counter() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(predictions, out_dir / "predictions.jsonl")

@@ -500,3 +500,20 @@ def predict_records(
             pred["candidates"] = [asdict(c) for c in gen.candidates]
         out.append(pred)
     return out
+
+
+def add_sampled_candidates(
+    model: Any, tokenizer: Any, predictions: list[dict[str, Any]], num_samples: int, **generate_kwargs: Any
+) -> None:
+    """Give each prediction record `num_samples` sampled `candidates` for the self-consistency rows,
+    beside its greedy `pred`, which stays as it is (the two are never mixed)."""
+    sampled = generate_sql(
+        model,
+        tokenizer,
+        [r["prompt"] for r in predictions],
+        do_sample=True,
+        num_return_sequences=num_samples,
+        **generate_kwargs,
+    )
+    for record, generation in zip(predictions, sampled, strict=True):
+        record["candidates"] = [asdict(c) for c in generation.candidates]

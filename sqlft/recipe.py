@@ -117,22 +117,17 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
         max_new_tokens=e.max_new_tokens,
     )
     if e.num_samples > 1:  # sampled candidates for the self-consistency rows, beside greedy `pred`
-        from dataclasses import asdict
+        from sqlft.generate import add_sampled_candidates
 
-        from sqlft.generate import generate_sql
-
-        sampled = generate_sql(
+        add_sampled_candidates(
             model,
             tokenizer,
-            [r["prompt"] for r in prepared.records],
+            predictions,
+            e.num_samples,
             batch_size=e.batch_size,
             max_new_tokens=e.max_new_tokens,
-            do_sample=True,
-            num_return_sequences=e.num_samples,
             seed=0,
         )
-        for record, generation in zip(predictions, sampled, strict=True):
-            record["candidates"] = [asdict(c) for c in generation.candidates]
     write_jsonl(predictions, run.predictions(step))
     report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
     write_report(report, run.report(step))

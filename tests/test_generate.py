@@ -4,6 +4,7 @@ import torch
 from sqlft import testing
 from sqlft.generate import (
     Generation,
+    add_sampled_candidates,
     generate_sql,
     merge_adapter,
     plan_groups,
@@ -123,6 +124,17 @@ def test_sampling_returns_scored_candidates(llama, prompts) -> None:
         assert gen.score == max(c.score for c in gen.candidates)
         assert gen.raw == max(gen.candidates, key=lambda c: c.score).raw
     assert len({c.raw for g in first for c in g.candidates}) > 3  # temperature 1.5 varies the answers
+
+
+def test_sampled_candidates_sit_beside_the_greedy_prediction(llama, prompts) -> None:
+    model, tokenizer = llama
+    records = [{"prompt": p, "pred": "greedy", "raw": "greedy"} for p in prompts[:3]]
+    add_sampled_candidates(
+        model, tokenizer, records, 3, batch_size=8, max_new_tokens=48, temperature=1.5, seed=7, progress=False
+    )
+    assert all(r["pred"] == r["raw"] == "greedy" for r in records)  # greedy untouched, never mixed
+    assert [len(r["candidates"]) for r in records] == [3, 3, 3]
+    assert all({"raw", "sql", "num_tokens", "score"} <= set(c) for r in records for c in r["candidates"])
 
 
 def test_no_prompts_no_generations(llama) -> None:
