@@ -17,30 +17,19 @@ SECRETS = {
 }
 
 
+def sqlft_run(*args: str, **kwargs):
+    """`sqlft run --preset smoke ARGS` in a subprocess, its output captured as text."""
+    command = [sys.executable, "-m", "sqlft.cli", "run", "--preset", "smoke", *args]
+    return subprocess.run(command, capture_output=True, text=True, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke") / "run"
     # W&B on in offline mode (no network): its files must stay in the run directory, free of secrets
     env = {**os.environ, **SECRETS, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
     env.pop("WANDB_DIR", None)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sqlft.cli",
-            "run",
-            "--preset",
-            "smoke",
-            "-p",
-            "wandb_project=sqlft-smoke",
-            "--out",
-            str(out),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    result = sqlft_run("-p", "wandb_project=sqlft-smoke", "--out", str(out), env=env, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out, result
 
@@ -110,21 +99,6 @@ def test_unknown_preset_and_step_fail_before_running(tmp_path):
 
 
 def test_the_command_reports_errors_without_a_traceback(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sqlft.cli",
-            "run",
-            "--preset",
-            "smoke",
-            "-p",
-            "phase1.lr=1",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    result = sqlft_run("-p", "phase1.lr=1", "--out", str(tmp_path))
     assert result.returncode == 1 and "`phase1.lr`" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "baseline").exists()  # the preset is checked before any notebook runs
