@@ -31,6 +31,7 @@ class Arm:
     sample_values: int = 0
     lora: str = "all-linear"
     learning_rate: float = 1e-3
+    scheduler: str = "constant"  # or "cosine": decays over the minutes (or steps), see sqlft.budget
     phase1_steps: int = 0  # > 0: first train this many steps on the demo's gretel-style data (two phases)
     phase1_learning_rate: float = 2e-3
     batch_size: int = 2  # x grad_accum 4 = 8 questions a step; batch 8 peaked at 16 GB RSS on CPU
@@ -80,8 +81,9 @@ def score(
 
 
 def _phase(model, tokenizer, records, out_dir: Path, learning_rate: float, arm: Arm, *, minutes=0.0, steps=0):
-    """Train for `steps` optimizer steps, or for `minutes`; constant learning rate, so the first k steps
-    of any run are the same k steps (its checkpoints every 16 steps are shorter runs of the arm)."""
+    """Train for `steps` optimizer steps, or for `minutes`. Under the constant learning rate the first
+    k steps of any run are the same k steps (its checkpoints every 16 steps are shorter runs of the
+    arm); a cosine decays to zero at the end of the budget, so its checkpoints are only waypoints."""
     from sqlft.train import PhaseConfig, train
 
     if not minutes and not steps:
@@ -95,7 +97,7 @@ def _phase(model, tokenizer, records, out_dir: Path, learning_rate: float, arm: 
         batch_size=arm.batch_size,
         grad_accum=arm.grad_accum,
         warmup_ratio=0.0,
-        scheduler="constant",
+        scheduler=arm.scheduler,
         eval_steps=0,
         save_steps=16,
         save_total_limit=100,
@@ -153,7 +155,9 @@ def earlier_arm(arm: Arm, heldout: list[dict]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     earlier = json.loads(path.read_text())
-    if earlier["arm"] != dataclasses.asdict(arm) or earlier["heldout_questions"] != len(heldout):
+    if dataclasses.asdict(Arm(**earlier["arm"])) != dataclasses.asdict(arm) or earlier[
+        "heldout_questions"
+    ] != len(heldout):
         return None
     print(f"{path}: reusing this arm's result from an earlier run")
     return earlier

@@ -62,7 +62,7 @@ class TrainerSettings:
     batch_size: int = 4
     grad_accum: int = 4
     warmup_ratio: float = 0.03
-    scheduler: str = "cosine"  # cosine | linear | constant | constant_with_warmup (for max_minutes)
+    scheduler: str = "cosine"  # or linear, constant, constant_with_warmup; decays over max_minutes if set
     optimizer: str = "auto"  # auto: paged_adamw_8bit on GPU, adamw_torch on CPU
     gradient_checkpointing: bool = True  # applied on GPU only: on CPU it costs 40% and saves nothing needed
     eval_steps: int = 50  # 0: no evaluation

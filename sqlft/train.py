@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
 
+from sqlft.budget import DECAYS, TimeBudget
 from sqlft.config import TrainerSettings
 
 MARKER = "phase_done.json"
@@ -122,6 +122,11 @@ def tokenize_records(
     return rows, dropped
 
 
+def _scheduler_type(config: PhaseConfig) -> str:
+    """A decay over a time budget is driven by sqlft.budget.TimeBudget through a constant scheduler."""
+    return "constant" if config.max_minutes > 0 and config.scheduler in DECAYS else config.scheduler
+
+
 def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool):
     from trl import SFTConfig
 
@@ -139,7 +144,7 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of all steps
-        lr_scheduler_type=config.scheduler,
+        lr_scheduler_type=_scheduler_type(config),
         optim=optimizer,
         # precision always explicit: SFTConfig otherwise turns bf16 on by itself
         fp16=on_gpu and dtype == torch.float16,
@@ -164,27 +169,6 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",  # logged as num_input_tokens_seen: throughput
     )
-
-
-class TimeBudget(TrainerCallback):
-    """Stops training once `minutes` of it have passed; the phase still ends with its adapter saved.
-
-    Pair it with a constant learning-rate schedule: a cosine planned over all epochs is cut short.
-    """
-
-    def __init__(self, minutes: float):
-        self.seconds = minutes * 60
-        self.started: float | None = None
-        self.spent = False
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.monotonic()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if time.monotonic() - self.started >= self.seconds:
-            self.spent = True
-            control.should_training_stop = True
-        return control
 
 
 def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -272,9 +256,14 @@ def train(
     if skip_finished and (output_dir / MARKER).is_file():
         return _load_finished(model, output_dir)
 
-    budget = TimeBudget(config.max_minutes) if config.max_minutes > 0 else None
+    budget = None
+    if config.max_minutes > 0:
+        decay = config.scheduler if config.scheduler in DECAYS else None
+        budget = TimeBudget(config.max_minutes, decay, config.warmup_ratio)
     callbacks = [*(callbacks or []), *([budget] if budget else [])]
     trainer, dropped = build_trainer(model, tokenizer, train_records, eval_records, config, callbacks)
+    if budget:
+        budget.attach(trainer)
     checkpoint = get_last_checkpoint(str(output_dir)) if resume and output_dir.is_dir() else None
     if resume and checkpoint is None:
         print(f"{output_dir}: no checkpoint to resume from; starting at step 0")

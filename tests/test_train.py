@@ -1,6 +1,7 @@
 """Training phases on tiny models: exact loss masks, loss goes down, resume, phase-2 continuation, nf4."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from trl import SFTTrainer
 
+from sqlft.budget import TimeBudget, schedule_factor
 from sqlft.config import PhaseSection
 from sqlft.lora import add_lora
 from sqlft.model import load_model_and_tokenizer
@@ -245,3 +247,45 @@ def test_a_spent_time_budget_ends_the_phase_with_its_adapter(tmp_path):
     assert result.finished and result.global_step == 1
     assert (tmp_path / "phase" / "adapter" / "adapter_config.json").is_file()
     assert json.loads((tmp_path / "phase" / "phase_done.json").read_text())["global_step"] == 1
+
+
+def logged_rates(phase_dir):
+    log = json.loads((phase_dir / "training_log.json").read_text())
+    return [e["learning_rate"] for e in log if "learning_rate" in e]
+
+
+def test_a_decay_over_a_time_budget_follows_the_step_cosine_when_steps_run_out_first(tmp_path):
+    # 600 minutes will not pass in 6 steps: progress is the step share, as in transformers' own cosine
+    rates = {}
+    for minutes in (0, 600):
+        model, tok = load()
+        settings = config(tmp_path / str(minutes), scheduler="cosine", max_minutes=minutes, logging_steps=1)
+        assert train(add_lora(model, "attention"), tok, records(tok, 24), None, settings).finished
+        rates[minutes] = logged_rates(tmp_path / str(minutes) / "phase")
+    assert len(rates[600]) == 6 and rates[600][-1] < rates[600][0] / 10
+    assert rates[600] == pytest.approx(rates[0], rel=1e-2, abs=1e-6)
+    saved = json.loads((tmp_path / "600" / "phase" / "phase_config.json").read_text())
+    assert saved["scheduler"] == "cosine"
+
+
+@pytest.mark.parametrize(
+    ("progress", "decay", "warmup", "factor"),
+    [
+        (0.0, "cosine", 0.0, 1.0),
+        (0.5, "cosine", 0.0, 0.5),
+        (1.0, "cosine", 0.0, 0.0),
+        (1.7, "linear", 0.0, 0.0),
+        (0.25, "linear", 0.0, 0.75),
+        (0.05, "linear", 0.1, 0.5),
+        (0.55, "linear", 0.1, 0.5),
+    ],
+)
+def test_schedule_factor(progress, decay, warmup, factor):
+    assert schedule_factor(progress, decay, warmup) == pytest.approx(factor)
+
+
+def test_the_time_spent_drives_the_rate_when_it_runs_out_first():
+    budget = TimeBudget(10, "cosine")
+    budget.attach(SimpleNamespace(state=SimpleNamespace(max_steps=1000)))
+    budget.time_share = 0.5  # half the minutes spent after 10 of 1,000 steps
+    assert budget._factor(10) == pytest.approx(0.5)
