@@ -1,12 +1,15 @@
 """Learning curve of the bench_learning.py run: held-out accuracy against training time.
 
-The main run saves a checkpoint every 16 steps with a constant learning rate. Every `--every-steps`
-steps, the checkpoint's adapter answers the same held-out third as the ablations; the zero-shot and
-the final points are the main run's own reports, restricted to those questions.
+The run saves a checkpoint every 16 steps. Every `--every-steps` steps, the checkpoint's adapter
+answers the same held-out third as the ablations; the zero-shot and the final points are the run's
+own reports, restricted to those questions. Under the constant rate (`--run main-constant`) a
+checkpoint is a shorter run of the same arm; under the default cosine it is only a waypoint, taken
+while the rate was still high.
 
-    python benchmarks/bench_curve.py [--every-steps 32]
+    python benchmarks/bench_curve.py [--every-steps 32] [--run main|main-constant]
 
-Needs runs/bench/main from bench_learning.py. Writes benchmarks/results/bench_curve.json.
+Needs runs/bench/<run> from bench_learning.py. Writes benchmarks/results/bench_curve.json
+(bench_curve_constant.json for main-constant).
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--every-steps", type=int, default=32)
+    parser.add_argument("--run", choices=["main", "main-constant"], default="main")
     args = parser.parse_args()
-    main_run = RUNS / "main"
+    main_run = RUNS / args.run
     final = json.loads((main_run / "result.json").read_text())
-    arm = Arm("main")
+    arm = Arm(**final["arm"])
     points = [report_point(main_run / "zero_shot" / "report.json", 0, 0.0)]
     tokenizer, heldout, db_dir = None, None, None
     for checkpoint in sorted(
@@ -57,12 +61,13 @@ def main() -> None:
             _, heldout, prepared = split_records(tokenizer, arm.schema, arm.sample_values)
             heldout, db_dir = heldout[::EVERY], prepared.db_dir
         model = PeftModel.from_pretrained(model, str(checkpoint))
-        scored = score(model, tokenizer, heldout, db_dir, RUNS / "curve" / checkpoint.name)
+        scored = score(model, tokenizer, heldout, db_dir, RUNS / "curve" / args.run / checkpoint.name)
         points.append({"step": step, "minutes": checkpoint_minutes(checkpoint), **headline(scored.summary)})
         print(points[-1]["step"], points[-1]["exec_accuracy"])
     t = final["training"]
     points.append(report_point(main_run / "trained" / "report.json", t["steps"], t["wall_minutes"]))
-    write_result("bench_curve", {"heldout_every": EVERY, "points": points})
+    name = "bench_curve_constant" if args.run == "main-constant" else "bench_curve"
+    write_result(name, {"scheduler": arm.scheduler, "heldout_every": EVERY, "points": points})
 
 
 if __name__ == "__main__":

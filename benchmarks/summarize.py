@@ -122,14 +122,21 @@ def _split_line(r: dict) -> str:
     )
 
 
+def ran(r: dict) -> str:
+    """The command and date of a result, and today's equivalent command if the script changed since."""
+    rerun = f"; the same run today: `{r['rerun_with']}`" if r.get("rerun_with") else ""
+    return f"`{r['command']}`, {r['date'][:10]}{rerun}"
+
+
 def learning_section(r: dict) -> list[str]:
     t, before, after = r["training"], r["zero_shot"], r["trained"]
+    scheduler = r["arm"]["scheduler"]
     lines = [
-        f"**Learning on Spider, CPU** (`{r['command']}`, {r['date'][:10]}): Spider dev split by "
+        f"**Learning on Spider, CPU, {scheduler} rate** ({ran(r)}): Spider dev split by "
         f"database, {_split_line(r)}. SmolLM2-135M zero-shot, then LoRA ({r['arm']['lora']}, lr "
-        f"{r['arm']['learning_rate']:g}) for {t['wall_minutes']:.0f} min ({t['cpu_minutes']:.0f} CPU "
-        f"minutes, {t['steps']} steps, {t['epochs_seen']} epochs); {r['arm']['schema']} schema, greedy, "
-        "held-out databases:",
+        f"{r['arm']['learning_rate']:g} {scheduler}) for {t['wall_minutes']:.0f} min "
+        f"({t['cpu_minutes']:.0f} CPU minutes, {t['steps']} steps, {t['epochs_seen']} epochs); "
+        f"{r['arm']['schema']} schema, greedy, held-out databases:",
         "",
         "| model | exec acc (95% interval) | exec acc, non-empty gold | easy | medium | hard | extra | exact "
         "| valid SQL | ROUGE-L |",
@@ -154,13 +161,13 @@ def learning_section(r: dict) -> list[str]:
 
 
 def longer_ablations_section(r: dict) -> list[str]:
-    """A longer round of some arms, beside the main run's checkpoint at the same step (the reference)."""
+    """A longer round of some arms, beside the constant-rate run's checkpoint at that step (the reference)."""
     steps = r["steps_per_arm"]
-    curve = load("bench_curve") or {"points": []}
+    curve = load("bench_curve_constant") or {"points": []}  # the arms' constant rate
     reference = next((p for p in curve["points"] if p["step"] == steps), None)
     lines = [
         f"**Ablations, longer** (`{r['command']}`): {steps} steps, same held-out questions; the reference is "
-        f"the learning run's own checkpoint at step {steps} (same settings):",
+        f"the constant-rate learning run's own checkpoint at step {steps} (same settings):",
         "",
         "| arm | exec acc (95% interval) | exact | valid SQL | training minutes |",
         "|---|---:|---:|---:|---:|",
@@ -170,7 +177,8 @@ def longer_ablations_section(r: dict) -> list[str]:
     ]
     if reference:
         questions = r["arms"][0]["heldout_questions"]
-        rows.insert(0, ("reference: all-linear (learning run)", reference, questions, reference["minutes"]))
+        label = "reference: all-linear (constant-rate learning run)"
+        rows.insert(0, (label, reference, questions, reference["minutes"]))
     lines += [
         f"| {label} | {pct(m['exec_accuracy'])} ±{interval(m['exec_accuracy'], n)} | "
         f"{pct(m['exact_accuracy'])} | {pct(m['valid_rate'])} | {minutes:.0f} |"
@@ -181,7 +189,7 @@ def longer_ablations_section(r: dict) -> list[str]:
 
 def curve_section(r: dict) -> list[str]:
     lines = [
-        f"**Learning curve** (`{r['command']}`): the same run's checkpoints on every "
+        f"**Learning curve, {r['scheduler']} rate** ({ran(r)}): that run's checkpoints on every "
         f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question:",
         "",
         "| steps | training minutes | exec acc | exact | valid SQL |",
@@ -255,6 +263,8 @@ SECTIONS = {
     "bench_demo": demo_section,
     "bench_learning": learning_section,
     "bench_curve": curve_section,
+    "bench_learning_constant": learning_section,
+    "bench_curve_constant": curve_section,
     "bench_ablations": ablations_section,
     "bench_ablations_64steps": longer_ablations_section,
     "bench_consistency": consistency_section,
