@@ -155,9 +155,8 @@ def earlier_arm(arm: Arm, heldout: list[dict]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     earlier = json.loads(path.read_text())
-    if dataclasses.asdict(Arm(**earlier["arm"])) != dataclasses.asdict(arm) or earlier[
-        "heldout_questions"
-    ] != len(heldout):
+    same_arm = dataclasses.asdict(Arm(**earlier["arm"])) == dataclasses.asdict(arm)  # fills new fields
+    if not same_arm or earlier["heldout_questions"] != len(heldout):
         return None
     print(f"{path}: reusing this arm's result from an earlier run")
     return earlier

@@ -27,6 +27,11 @@ def interval(p: float, n: int) -> str:
 ORDINAL = {1: "", 2: "second", 3: "third"}
 
 
+def nth(n: int) -> str:
+    """The word in "every n-th held-out question": third, 4th."""
+    return ORDINAL.get(n, f"{n}th")
+
+
 def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -190,7 +195,7 @@ def longer_ablations_section(r: dict) -> list[str]:
 def curve_section(r: dict) -> list[str]:
     lines = [
         f"**Learning curve, {r['scheduler']} rate** ({ran(r)}): that run's checkpoints on every "
-        f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question:",
+        f"{nth(r['heldout_every'])} held-out question:",
         "",
         "| steps | training minutes | exec acc | exact | valid SQL |",
         "|---:|---:|---:|---:|---:|",
@@ -207,7 +212,7 @@ def ablations_section(r: dict) -> list[str]:
     lines = [
         f"**Ablations** (`{r['command']}`, {r['date'][:10]}): each arm trains from the base model for "
         f"{r['steps_per_arm']} steps of 8 questions on the training databases and is scored on every "
-        f"{ORDINAL.get(r['heldout_every'], str(r['heldout_every']) + 'th')} held-out question "
+        f"{nth(r['heldout_every'])} held-out question "
         "(fewer where a longer prompt no longer fits 1,024 tokens):",
         "",
         "| arm | questions | exec acc (95% interval) | exact | valid SQL | prompt tokens p50 / p95 | steps "

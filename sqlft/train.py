@@ -122,9 +122,9 @@ def tokenize_records(
     return rows, dropped
 
 
-def _scheduler_type(config: PhaseConfig) -> str:
-    """A decay over a time budget is driven by sqlft.budget.TimeBudget through a constant scheduler."""
-    return "constant" if config.max_minutes > 0 and config.scheduler in DECAYS else config.scheduler
+def _time_decay(config: PhaseConfig) -> str | None:
+    """The decay that sqlft.budget.TimeBudget drives over a time budget, through a constant scheduler."""
+    return config.scheduler if config.max_minutes > 0 and config.scheduler in DECAYS else None
 
 
 def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool):
@@ -144,7 +144,7 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of all steps
-        lr_scheduler_type=_scheduler_type(config),
+        lr_scheduler_type="constant" if _time_decay(config) else config.scheduler,
         optim=optimizer,
         # precision always explicit: SFTConfig otherwise turns bf16 on by itself
         fp16=on_gpu and dtype == torch.float16,
@@ -256,10 +256,11 @@ def train(
     if skip_finished and (output_dir / MARKER).is_file():
         return _load_finished(model, output_dir)
 
-    budget = None
-    if config.max_minutes > 0:
-        decay = config.scheduler if config.scheduler in DECAYS else None
-        budget = TimeBudget(config.max_minutes, decay, config.warmup_ratio)
+    budget = (
+        TimeBudget(config.max_minutes, _time_decay(config), config.warmup_ratio)
+        if config.max_minutes > 0
+        else None
+    )
     callbacks = [*(callbacks or []), *([budget] if budget else [])]
     trainer, dropped = build_trainer(model, tokenizer, train_records, eval_records, config, callbacks)
     if budget:
