@@ -36,10 +36,16 @@ def pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def ran(r: dict) -> str:
+    """The command and date of a result, and today's equivalent command if the script changed since."""
+    rerun = f"; the same run today: `{r['rerun_with']}`" if r.get("rerun_with") else ""
+    return f"`{r['command']}`, {r['date'][:10]}{rerun}"
+
+
 def demo_section(r: dict) -> list[str]:
     acc = r["exec_accuracy"]
     lines = [
-        f"**Main job** (`{r['command']}`, {r['date'][:10]}): `sqlft run --preset demo` took "
+        f"**Main job** ({ran(r)}): `sqlft run --preset demo` took "
         f"{r['wall_seconds'] / 60:.1f} min on this 2-core machine; execution accuracy on the demo's "
         f"{r['dev_records']} held-out dev questions:",
         "",
@@ -127,12 +133,6 @@ def _split_line(r: dict) -> str:
     )
 
 
-def ran(r: dict) -> str:
-    """The command and date of a result, and today's equivalent command if the script changed since."""
-    rerun = f"; the same run today: `{r['rerun_with']}`" if r.get("rerun_with") else ""
-    return f"`{r['command']}`, {r['date'][:10]}{rerun}"
-
-
 def learning_section(r: dict) -> list[str]:
     t, before, after = r["training"], r["zero_shot"], r["trained"]
     scheduler = r["arm"]["scheduler"]
@@ -210,7 +210,7 @@ def curve_section(r: dict) -> list[str]:
 
 def ablations_section(r: dict) -> list[str]:
     lines = [
-        f"**Ablations** (`{r['command']}`, {r['date'][:10]}): each arm trains from the base model for "
+        f"**Ablations** ({ran(r)}): each arm trains from the base model for "
         f"{r['steps_per_arm']} steps of 8 questions on the training databases and is scored on every "
         f"{nth(r['heldout_every'])} held-out question "
         "(fewer where a longer prompt no longer fits 1,024 tokens):",

@@ -41,8 +41,11 @@ class TimeBudget(TrainerCallback):
         self.decay, self.warmup = decay, warmup
         self.trainer: Any = None
         self.started: float | None = None
-        self.time_share = 0.0
-        self.spent = False
+        self.time_share = 0.0  # of the minutes, as of the last step (the slowest process's clock)
+
+    @property
+    def spent(self) -> bool:
+        return self.time_share >= 1
 
     def attach(self, trainer: Any) -> None:
         self.trainer = trainer
@@ -57,8 +60,7 @@ class TimeBudget(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.time_share = self._elapsed() / self.seconds
-        if self.time_share >= 1:
-            self.spent = True
+        if self.spent:
             control.should_training_stop = True
         return control
 
