@@ -123,17 +123,21 @@ def run_query(
     max_rows: int | None = 100_000,
     *,
     truncate: bool = False,
+    columns: list[str] | None = None,
 ) -> list[tuple]:
     """Execute one statement and return its rows, or raise QueryError.
 
     More than `max_rows` rows raises a `limit` error, or with `truncate` returns the first
     `max_rows` rows and stops reading (an evaluator that needs n rows reads n + 1 to learn
-    "more than n" cheaply). The time limit interrupts SQLite itself.
+    "more than n" cheaply). The time limit interrupts SQLite itself. A `columns` list is filled
+    with the result's column names.
     """
     deadline = time.monotonic() + timeout_s
     conn.set_progress_handler(lambda: int(time.monotonic() > deadline), PROGRESS_STEPS)
     try:
         cursor = conn.execute(sql)
+        if columns is not None:
+            columns[:] = [d[0] for d in cursor.description or ()]
         rows: list[tuple] = []
         while batch := cursor.fetchmany(1000 if max_rows is None else min(1000, max_rows + 1 - len(rows))):
             rows.extend(batch)

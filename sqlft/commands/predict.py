@@ -17,6 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="hub id, local folder, GGUF file or smollm2-135m")
     parser.add_argument("--adapter", help="LoRA adapter folder; merged into the model unless it is quantised")
     parser.add_argument("--quantization", default="none", choices=QUANTIZATION_CHOICES)
+    parser.add_argument(
+        "--allow-other-base",
+        action="store_true",
+        help="accept an adapter whose recorded base has another name",
+    )
     parser.add_argument("--data", required=True, help="JSON Lines with prompt, sql and db_id (or context)")
     parser.add_argument("--out", required=True, help="prediction JSON Lines to write")
     parser.add_argument("--batch-size", type=int, default=16, help="rows decoded together")
@@ -54,36 +59,55 @@ def read_records(path: str | Path, limit: int | None = None) -> list[dict[str, A
     return records
 
 
-def load_for_inference(name_or_path: str, adapter: str | None, quantization: str | None):
-    """Model and tokenizer ready to generate: adapter attached, and merged when the base allows."""
-    from sqlft.generate import merge_adapter
-    from sqlft.model import load_model_and_tokenizer
+def chat_suffix(tokenizer: Any) -> str | None:
+    """What the chat template writes after a user turn (e.g. `<|im_end|>\n<|im_start|>assistant\n`)."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    marker = "\x00sqlft\x00"
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": marker}], tokenize=False, add_generation_prompt=True
+    )
+    return text[text.index(marker) + len(marker) :]
 
-    if adapter and not Path(adapter, "adapter_config.json").is_file():
-        raise DataError(
-            f"{adapter}: no adapter_config.json. Fix: point --adapter at the folder where training "
-            "saved the LoRA adapter"
-        )
-    model, tokenizer = load_model_and_tokenizer(name_or_path, quantization=quantization)
-    if adapter:
-        from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, adapter)
-    return merge_adapter(model), tokenizer
+def apply_missing_chat_template(records: list[dict[str, Any]], tokenizer: Any) -> int:
+    """Wrap prompts written without a chat template (`sqlft data` without --tokenizer) in the model's
+    own, as training would have; returns how many were wrapped. A chat model fed raw text rambles."""
+    suffix = chat_suffix(tokenizer)
+    if not suffix:
+        return 0
+    wrapped = 0
+    for record in records:
+        if not record["prompt"].endswith(suffix):
+            messages = [{"role": "user", "content": record["prompt"].strip()}]
+            record["prompt"] = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            wrapped += 1
+    return wrapped
 
 
 def run(args: argparse.Namespace) -> int:
     from sqlft.generate import predict_records
+    from sqlft.inference import load_for_inference
 
     try:
         records = read_records(args.data, args.limit)
-        model, tokenizer = load_for_inference(args.model, args.adapter, args.quantization)
+        model, tokenizer = load_for_inference(
+            args.model, args.adapter, args.quantization, allow_other_base=args.allow_other_base
+        )
     except DataError as error:
         print(f"sqlft predict: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # what from_pretrained raises for a missing or unreadable model
         print(f"sqlft predict: cannot load --model {args.model}: {error}", file=sys.stderr)
         return 2
+    wrapped = apply_missing_chat_template(records, tokenizer)
+    if wrapped:
+        print(
+            f"{wrapped} of {len(records)} prompts had no chat template (written by `sqlft data` without "
+            "--tokenizer): applied the model's own"
+        )
     sampling = args.num_samples > 1
     predictions = predict_records(
         model,

@@ -1,0 +1,87 @@
+"""`sqlft ask`: answer a question about an SQLite file with SQL and its first rows (see sqlft.ask)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from sqlft.data.records import DataError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("question", nargs="?", help="the question; none: read one question a line from stdin")
+    parser.add_argument("--db", required=True, help="an SQLite file (opened read-only)")
+    parser.add_argument("--model", help="hub id, local folder or smollm2-135m (default: the preset's model)")
+    parser.add_argument("--adapter", help="LoRA adapter folder; its run folder's preset.yaml sets the prompt")
+    parser.add_argument("--preset", help="preset whose prompt settings to use (template, schema, samples)")
+    parser.add_argument("--quantization", default="none", choices=("none", "nf4", "int8"))
+    parser.add_argument(
+        "--allow-other-base", action="store_true", help="accept an adapter of another base name"
+    )
+    parser.add_argument(
+        "-n", "--num-samples", type=int, default=1, help="N > 1: sample N, keep the majority result"
+    )
+    parser.add_argument("--rows", type=int, default=10, help="rows to show")
+    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds the query may run")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--sql-only", action="store_true", help="print only the SQL")
+    output.add_argument("--json", action="store_true", help="print one JSON object per question")
+
+
+def _show(answer, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(answer.to_dict(), default=str, ensure_ascii=False))
+    elif args.sql_only:
+        print(answer.sql)
+    else:
+        print(answer.table() + "\n")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    from sqlft.ask import ask, load_for_ask, read_schema
+    from sqlft.config import PresetError, load_preset
+
+    try:
+        model_name = args.model or (load_preset(args.preset).model.name if args.preset else None)
+        if not model_name:
+            raise DataError("no model. Fix: pass --model (or --preset, whose model is used)")
+        read_schema(args.db)  # a missing or broken file fails before the model loads
+        model, tokenizer, prompt = load_for_ask(
+            model_name,
+            args.adapter,
+            args.preset,
+            quantization=args.quantization,
+            allow_other_base=args.allow_other_base,
+        )
+    except (DataError, PresetError, FileNotFoundError) as error:
+        print(f"sqlft ask: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"sqlft ask: cannot load --model {model_name}: {error}", file=sys.stderr)
+        return 2
+    questions = [args.question] if args.question else (line.strip() for line in sys.stdin)
+    if not args.question and sys.stdin.isatty():
+        print("Type a question and press Enter; Ctrl-D ends.", file=sys.stderr)
+    for question in questions:
+        if not question:
+            continue
+        try:
+            answer = ask(
+                question,
+                args.db,
+                model,
+                tokenizer,
+                prompt=prompt,
+                num_samples=args.num_samples,
+                max_rows=args.rows,
+                max_new_tokens=args.max_new_tokens,
+                timeout_s=args.timeout,
+            )
+        except (DataError, FileNotFoundError) as error:
+            print(f"sqlft ask: {error}", file=sys.stderr)
+            return 2
+        _show(answer, args)
+    return 0
