@@ -144,3 +144,51 @@ def test_missing_or_empty_file(tmp_path) -> None:
 
 def test_limit_reads_first_records(data_file) -> None:
     assert [r["id"] for r in read_records(data_file, limit=2)] == [0, 1]
+
+
+def _save_adapter(base: Path, dest: Path) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    get_peft_model(model, LoraConfig(r=4, target_modules="all-linear")).save_pretrained(dest)
+    return dest
+
+
+def test_adapter_of_another_base_is_refused(tiny, data_file, tmp_path, capsys) -> None:
+    adapter = _save_adapter(tiny, tmp_path / "adapter")
+    qwen2 = testing.tiny_model_path("qwen2")  # same shapes as tiny llama: would load silently
+    out = tmp_path / "o.jsonl"
+    args = ["predict", "--adapter", str(adapter), "--data", str(data_file), "--out", str(out)]
+    assert main(args + ["--model", str(qwen2)]) == 2
+    err = capsys.readouterr().err
+    assert f"trained on {str(tiny)!r}" in err and f"--model {tiny}" in err
+    phi = testing.tiny_model_path("phi")  # other layer names and shapes: one line, no traceback
+    assert main(args + ["--model", str(phi), "--allow-other-base"]) == 2
+    assert "the adapter was trained on a model of other shapes" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_adapter_folder_without_weights_names_it(tiny, data_file, tmp_path, capsys) -> None:
+    adapter = _save_adapter(tiny, tmp_path / "adapter")
+    (adapter / "adapter_model.safetensors").unlink()
+    args = ["predict", "--model", str(tiny), "--adapter", str(adapter), "--data", str(data_file)]
+    assert main(args + ["--out", str(tmp_path / "o.jsonl")]) == 2
+    assert f"{adapter}: adapter_config.json but no adapter weights" in capsys.readouterr().err
+
+
+def test_prompts_without_chat_template_get_the_models_own(
+    tiny, tokenizer, data_file, tmp_path, capsys
+) -> None:
+    raw = tmp_path / "raw.jsonl"  # what `sqlft data` writes without --tokenizer: the user text and "\n"
+    records = _read(data_file)
+    raw.write_text("".join(json.dumps({**r, "prompt": r["question"] + "\n"}) + "\n" for r in records))
+    common = ["predict", "--model", str(tiny), "--max-new-tokens", "40"]
+    assert main(common + ["--data", str(raw), "--out", str(tmp_path / "a.jsonl")]) == 0
+    assert "5 of 5 prompts had no chat template" in capsys.readouterr().out
+    assert main(common + ["--data", str(data_file), "--out", str(tmp_path / "b.jsonl")]) == 0
+    assert "no chat template" not in capsys.readouterr().out
+    wrapped, templated = _read(tmp_path / "a.jsonl"), _read(tmp_path / "b.jsonl")
+    assert [p["prompt"] for p in wrapped] == [p["prompt"] for p in templated]
+    assert [p["pred"] for p in wrapped] == [p["pred"] for p in templated]
