@@ -102,10 +102,11 @@ def replace_dir(source: str | Path, target: str | Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def copy_tree_atomic(source: str | Path, target: str | Path) -> Path:
-    """Copy the folder `source` to `target`; `target` appears only once the copy is whole."""
+def copy_tree_atomic(source: str | Path, target: str | Path, ignore: str | None = None) -> Path:
+    """Copy the folder `source` (less files named `ignore`) to `target`, which appears only once whole."""
     with atomic_dir(target) as temp:
-        shutil.copytree(source, temp, dirs_exist_ok=True)
+        patterns = shutil.ignore_patterns(ignore) if ignore else None
+        shutil.copytree(source, temp, dirs_exist_ok=True, ignore=patterns)
     return Path(target)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_callback import ExportableState
 
 DECAYS = ("cosine", "linear")
 
@@ -26,12 +27,14 @@ def schedule_factor(progress: float, decay: str, warmup: float = 0.0) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * rest)) if decay == "cosine" else 1.0 - rest
 
 
-class TimeBudget(TrainerCallback):
+class TimeBudget(TrainerCallback, ExportableState):
     """Stops training once `minutes` have passed; the phase still ends as finished, with its adapter.
 
     With `decay` ("cosine" or "linear") it also drives the trainer's learning rate: call `attach`
     with the trainer, whose scheduler must be a constant LambdaLR (lr_scheduler_type="constant").
-    Resuming starts a new budget: the minutes count per call of `train`.
+    The time trained so far travels in each checkpoint (transformers saves an `ExportableState`
+    callback's `state()` in trainer_state.json); `restore` reads it back, so a resumed phase continues
+    the same budget and schedule.
     """
 
     def __init__(self, minutes: float, decay: str | None = None, warmup: float = 0.0):
@@ -42,6 +45,21 @@ class TimeBudget(TrainerCallback):
         self.trainer: Any = None
         self.started: float | None = None
         self.time_share = 0.0  # of the minutes, as of the last step (the slowest process's clock)
+        self.before = 0.0  # seconds trained in earlier sessions, from the checkpoint resumed
+
+    def state(self) -> dict[str, Any]:
+        """Saved in each checkpoint by process zero alone, so it reads the last step's shared clock."""
+        return {
+            "args": {"minutes": self.seconds / 60, "decay": self.decay, "warmup": self.warmup},
+            "attributes": {"before": self.time_share * self.seconds},
+        }
+
+    def restore(self, trainer_state: dict[str, Any]) -> None:
+        """Continue the budget saved in a checkpoint's trainer_state.json (a new budget if it has none)."""
+        saved = trainer_state.get("stateful_callbacks", {}).get(type(self).__name__)
+        if saved:
+            self.before = float(saved["attributes"]["before"])
+            self.time_share = self.before / self.seconds
 
     @property
     def spent(self) -> bool:
@@ -70,7 +88,7 @@ class TimeBudget(TrainerCallback):
         return schedule_factor(progress, self.decay, self.warmup)
 
     def _elapsed(self) -> float:
-        seconds = time.monotonic() - self.started
+        seconds = self.before + time.monotonic() - self.started
         accelerator = getattr(self.trainer, "accelerator", None)
         if accelerator is not None and accelerator.num_processes > 1:
             seconds = accelerator.reduce(torch.tensor(seconds, device=accelerator.device), "max").item()

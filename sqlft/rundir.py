@@ -3,19 +3,26 @@
 run_dir/
   preset.yaml                 the resolved preset the run used
   00_baseline.ipynb ...       executed notebooks
-  baseline/  phase1/  phase2/ predictions.jsonl, report.json, DONE.json; phases add adapter/,
-                              checkpoints/, train_log.json, samples.csv
+  baseline/  phase1/  phase2/ predictions.jsonl, report.json, settings.json, DONE.json; phases add
+                              adapter/, checkpoint-N/, training_log.json, sql_samples.csv
   metrics.json, figures/      written by the evaluation step
+  .lock                       held by the `sqlft run` working in the folder (sqlft.atomic.RunLock)
+
+`<step>/settings.json` records the preset sections the step depends on, written before the step runs;
+with DONE.json (written atomically, last) beside it, it says what produced the step's outputs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlft.atomic import copy_tree_atomic, write_json_atomic
 
 # (step name, notebook stem) in the order the series runs
 STEPS = [
@@ -24,6 +31,44 @@ STEPS = [
     ("phase2", "02_phase2_spider"),
     ("evaluation", "03_evaluation"),
 ]
+# The preset sections each step's outputs depend on (name, description, wandb_project change nothing).
+STEP_SECTIONS = {
+    "baseline": ("model", "prompt", "eval"),
+    "phase1": ("model", "prompt", "phase1", "eval"),
+    "phase2": ("model", "prompt", "phase2", "eval"),
+    "evaluation": (),
+}
+# The steps whose outputs another step reads: redoing a step invalidates everything after it here.
+INPUTS = {"baseline": (), "phase1": (), "phase2": ("phase1",), "evaluation": ("baseline", "phase1", "phase2")}
+SETTINGS = "settings.json"
+MARKER = "DONE.json"
+
+
+def step_settings(preset: dict[str, Any], step: str) -> dict[str, Any]:
+    """The resolved preset sections `step` depends on, with their fingerprint."""
+    sections = {name: preset[name] for name in STEP_SECTIONS[step]}
+    text = json.dumps(sections, sort_keys=True, default=str)
+    return {"sections": sections, "fingerprint": hashlib.sha256(text.encode()).hexdigest()[:16]}
+
+
+def dependents(step: str) -> list[str]:
+    """Every step that reads `step`'s outputs, directly or through another step, in series order."""
+    found = {step}
+    for name, _ in STEPS:
+        if any(source in found for source in INPUTS[name]):
+            found.add(name)
+    return [name for name, _ in STEPS if name in found and name != step]
+
+
+def differences(old: Any, new: Any, key: str = "") -> list[str]:
+    """`key: old -> new` for each dotted key whose value differs between two nested dicts."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [
+            line
+            for name in sorted(set(old) | set(new), key=str)
+            for line in differences(old.get(name), new.get(name), f"{key}.{name}" if key else str(name))
+        ]
+    return [] if old == new else [f"{key}: {old!r} -> {new!r}"]
 
 
 @dataclass(frozen=True)
@@ -61,12 +106,23 @@ class RunDir:
         return path
 
     def is_done(self, step: str) -> bool:
-        return (self.root / step / "DONE.json").is_file()
+        return (self.root / step / MARKER).is_file()
 
     def mark_done(self, step: str, **info: Any) -> None:
-        """Written last by a step: a later run skips the step, the next step may use its outputs."""
+        """Written last by a step, atomically: a later run skips the step, the next one uses its outputs."""
         info = {"step": step, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **info}
-        (self.step_dir(step) / "DONE.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        recorded = self.settings(step)
+        if recorded is not None:
+            info["fingerprint"] = recorded["fingerprint"]
+        write_json_atomic(self.step_dir(step) / MARKER, info)
+
+    def settings(self, step: str) -> dict[str, Any] | None:
+        """What `<step>/settings.json` records (None if the step never started under `sqlft run`)."""
+        path = self.root / step / SETTINGS
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def record_settings(self, step: str, preset: dict[str, Any]) -> None:
+        write_json_atomic(self.step_dir(step) / SETTINGS, step_settings(preset, step))
 
     def require(self, step: str) -> None:
         if not self.is_done(step):
@@ -76,15 +132,36 @@ class RunDir:
             )
 
     def adopt(self, previous_runs: list[str | Path]) -> list[str]:
-        """Copy finished steps from earlier run directories (e.g. the previous Kaggle kernel's output)."""
+        """Copy finished steps from earlier run directories (e.g. the previous Kaggle kernel's output).
+
+        A step's folder is copied whole under a temporary name and renamed into place, its DONE.json
+        written last: a copy cut short leaves the step unfinished here, never half there.
+        """
         adopted = []
         for previous in map(Path, previous_runs):
+            if not previous.is_dir():
+                raise FileNotFoundError(_missing_previous_run(previous))
             for step, _ in STEPS:
-                if (previous / step / "DONE.json").is_file() and not self.is_done(step):
-                    shutil.copytree(previous / step, self.root / step, dirs_exist_ok=True)
+                marker = previous / step / MARKER
+                if marker.is_file() and not self.is_done(step):
+                    copy_tree_atomic(previous / step, self.root / step, ignore=MARKER)
+                    write_json_atomic(self.root / step / MARKER, json.loads(marker.read_text()))
                     adopted.append(step)
         return adopted
 
     def reset(self, step: str) -> None:
-        """Forget a step's outputs, for `--force`."""
+        """Forget a step's outputs, for `--force` (the evaluation step also owns metrics.json and figures)."""
         shutil.rmtree(self.root / step, ignore_errors=True)
+        if step == "evaluation":
+            self.metrics.unlink(missing_ok=True)
+            shutil.rmtree(self.root / "figures", ignore_errors=True)
+
+
+def _missing_previous_run(path: Path) -> str:
+    """The error for a `previous_runs` entry that does not exist, listing what its parent holds."""
+    parent = next((p for p in path.parents if p.is_dir()), Path("/"))
+    listing = sorted(p.name for p in parent.iterdir())[:20]
+    return (
+        f"previous_runs: {path} does not exist. {parent} holds: {', '.join(listing) or 'nothing'}. "
+        f"Fix: pass the folder of the earlier run (on Kaggle, its output under /kaggle/input/<name>)"
+    )

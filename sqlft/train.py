@@ -13,26 +13,39 @@ Records longer than `max_length` are dropped and counted, never truncated (a cut
 teaches cut SQL).
 
 A finished phase leaves in `output_dir`: `adapter/` (PEFT layout), `phase_config.json`,
-`training_log.json` and the marker `phase_done.json`; a rerun finds the marker and skips.
+`training_log.json` and the marker `phase_done.json`; a rerun finds the marker and skips. Each is
+written atomically (`sqlft.atomic`), the marker last. The Trainer writes `checkpoint-N/` in place, so
+resume takes the newest *complete* one (see `complete_checkpoint`) and removes any a kill cut short;
+a resume whose settings differ from the checkpoint's is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback
 
+from sqlft.atomic import atomic_dir, ensure_free_space, tree_size, write_json_atomic, write_text_atomic
 from sqlft.budget import DECAYS, TimeBudget
 from sqlft.config import TrainerSettings
+from sqlft.progress import ProgressFile
 
 MARKER = "phase_done.json"
 ADAPTER_DIR = "adapter"
+CONFIG_FILE = "phase_config.json"
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# What the Trainer writes into a checkpoint, trainer_state.json last: all present means the save finished.
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+# PhaseConfig keys that say where and how to log, not what is trained: a resume may change them.
+NOT_SETTINGS = {"output_dir", "report_to", "logging_steps"}
 # Keys of a preset's phase section that are not trainer settings (they choose data and samples).
 NON_TRAINER_KEYS = {"data", "eval_limit", "sample_questions"}
 
@@ -186,6 +199,79 @@ def _load_finished(model: Any, output_dir: Path) -> TrainResult:
     return TrainResult(**{**marker, "skipped": True})
 
 
+def checkpoint_problem(checkpoint: Path) -> str | None:
+    """Why `checkpoint` cannot be resumed (a file the Trainer writes is missing or unreadable), or None."""
+    missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
+    if not any((checkpoint / name).is_file() for name in ADAPTER_WEIGHTS):
+        missing.append("adapter weights")
+    if missing:
+        return f"no {', '.join(missing)}"
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except ValueError as error:
+        return f"trainer_state.json unreadable ({error})"
+    return None
+
+
+def _checkpoints(output_dir: Path) -> list[Path]:
+    """checkpoint-N folders, newest first."""
+    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
+    return sorted(found, key=lambda p: int(p.name[11:]), reverse=True)
+
+
+def complete_checkpoint(output_dir: str | Path, log: Any = print) -> Path | None:
+    """The newest checkpoint the Trainer finished writing; incomplete newer ones are removed, with a message.
+
+    A kill or a full disk inside a save leaves a checkpoint without its trainer_state.json (written
+    last) or with a part of it; resuming from it fails, and it would block every rerun.
+    """
+    for checkpoint in _checkpoints(Path(output_dir)):
+        problem = checkpoint_problem(checkpoint)
+        if problem is None:
+            return checkpoint
+        log(f"{checkpoint}: incomplete ({problem}), left by an interrupted save; removed")
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
+def _settings(config: PhaseConfig) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_SETTINGS}
+
+
+def _check_resume_settings(config: PhaseConfig, output_dir: Path) -> None:
+    """Refuse to resume a phase whose recorded settings differ from `config`: the result would mix both."""
+    from sqlft.rundir import differences
+
+    path = output_dir / CONFIG_FILE
+    if not path.is_file():
+        return
+    recorded = {k: v for k, v in json.loads(path.read_text()).items() if k not in NOT_SETTINGS}
+    changed = differences(recorded, _settings(config))
+    if changed:
+        raise ValueError(
+            f"{output_dir}: the checkpoints there were trained with other settings ({'; '.join(changed)}). "
+            f"Fix: keep the old values to resume, redo the phase (`sqlft run --force --steps "
+            f"{output_dir.name}`), or pass another --out"
+        )
+
+
+class SaveGuard(TrainerCallback):
+    """Stops training before a checkpoint save that the disk has no room for (a half-written checkpoint
+    would be lost anyway). A checkpoint's size is known after the first; before it, estimated."""
+
+    def __init__(self, output_dir: Path, model: Any):
+        self.output_dir = output_dir
+        trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+        self.estimate = 3 * trainable + 1_000_000  # weights + two Adam moments + states
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save:
+            latest = _checkpoints(self.output_dir)
+            needed = tree_size(latest[0]) if latest else self.estimate
+            ensure_free_space(self.output_dir, needed, f"checkpoint-{state.global_step}")
+        return control
+
+
 def _lm_head_has_lora(model: Any) -> bool:
     head = model.get_output_embeddings()
     return head is not None and hasattr(head, "lora_A")
@@ -249,8 +335,6 @@ def train(
     scheduler). A phase whose marker exists is not rerun when `skip_finished`: its adapter is
     loaded into `model` instead, so that what follows sees the trained weights.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     config = config if isinstance(config, PhaseConfig) else PhaseConfig.from_dict(config)
     output_dir = Path(config.output_dir)
     if skip_finished and (output_dir / MARKER).is_file():
@@ -261,15 +345,24 @@ def train(
         if config.max_minutes > 0
         else None
     )
-    callbacks = [*(callbacks or []), *([budget] if budget else [])]
+    checkpoint = complete_checkpoint(output_dir) if resume and output_dir.is_dir() else None
+    if resume and checkpoint is None:
+        print(f"{output_dir}: no checkpoint to resume from; starting at step 0")
+    if checkpoint is not None:
+        _check_resume_settings(config, output_dir)
+        print(f"{output_dir}: resuming from {checkpoint.name}")
+    guard = SaveGuard(output_dir, model)
+    progress = ProgressFile(output_dir / "progress.json")
+    callbacks = [*(callbacks or []), guard, progress, *([budget] if budget else [])]
     trainer, dropped = build_trainer(model, tokenizer, train_records, eval_records, config, callbacks)
     if budget:
         budget.attach(trainer)
-    checkpoint = get_last_checkpoint(str(output_dir)) if resume and output_dir.is_dir() else None
-    if resume and checkpoint is None:
-        print(f"{output_dir}: no checkpoint to resume from; starting at step 0")
+        if checkpoint is not None:
+            budget.restore(json.loads((checkpoint / "trainer_state.json").read_text()))
+    if trainer.is_world_process_zero():
+        write_json_atomic(output_dir / CONFIG_FILE, dataclasses.asdict(config), indent=1)
     started = time.monotonic()
-    outcome = trainer.train(resume_from_checkpoint=checkpoint)
+    outcome = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     state = trainer.state
     result = TrainResult(
         output_dir=str(output_dir),
@@ -290,12 +383,18 @@ def train(
 
 
 def _write_phase(trainer: Any, tokenizer: Any, config: PhaseConfig, result: TrainResult) -> None:
-    """Training log and config always; the adapter, its tokenizer and the marker once finished."""
+    """Training log always; the adapter, its tokenizer and the marker (last) once finished, each atomic.
+
+    The adapter is saved whole into a temporary folder and renamed, after a check that the disk has
+    room for it (about the size of the newest checkpoint's adapter files).
+    """
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1))
-    (output_dir / "phase_config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    write_text_atomic(output_dir / "training_log.json", json.dumps(trainer.state.log_history, indent=1))
     if result.adapter_dir:
-        trainer.model.save_pretrained(result.adapter_dir)
-        tokenizer.save_pretrained(result.adapter_dir)
-        (output_dir / MARKER).write_text(json.dumps(dataclasses.asdict(result), indent=1))
+        latest = _checkpoints(output_dir)
+        weights = [latest[0] / name for name in ADAPTER_WEIGHTS if latest and (latest[0] / name).is_file()]
+        ensure_free_space(output_dir, tree_size(weights[0]) if weights else 0, "the adapter")
+        with atomic_dir(result.adapter_dir) as temp:
+            trainer.model.save_pretrained(temp)
+            tokenizer.save_pretrained(temp)
+        write_json_atomic(output_dir / MARKER, dataclasses.asdict(result), indent=1)

@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shlex
+
     from sqlft.config import PresetError, parse_override
     from sqlft.pipeline import PipelineError, run_pipeline
 
@@ -37,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             steps=args.steps.split(",") if args.steps else None,
             notebooks=args.notebooks,
+            resume_command=shlex.join(["sqlft", *sys.argv[1:]]),
         )
     except (PresetError, PipelineError) as error:
         print(f"sqlft run: {error}", file=sys.stderr)
