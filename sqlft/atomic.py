@@ -41,13 +41,14 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` through a temporary sibling, fsynced, then renamed into place."""
+def write_text_atomic(path: str | Path, text: str, errors: str = "strict") -> Path:
+    """Write `text` (UTF-8, newlines as given) to `path` through a temporary sibling, fsynced, then
+    renamed into place; `errors` is the encoder's, e.g. "backslashreplace" for lone surrogates."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = _temp_sibling(path)
     try:
-        with open(temp, "w", encoding="utf-8") as handle:
+        with open(temp, "w", encoding="utf-8", errors=errors, newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

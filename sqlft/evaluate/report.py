@@ -8,11 +8,13 @@ an in-memory database); every other field is kept as it came.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sqlft.atomic import write_text_atomic
 from sqlft.evaluate.exact import exact_match
 from sqlft.evaluate.execution import ERROR_LABELS, Executor
 from sqlft.evaluate.hardness import LEVELS, hardness
@@ -226,13 +228,13 @@ def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     head = json.dumps(rest, indent=1, ensure_ascii=False, default=str)[:-1].rstrip()  # open "{"
     lines = ",\n".join(map(encode, report["records"]))
     text = f'{head}{"," if rest else ""}\n "records": [\n{lines}\n ]\n}}\n'
-    path.write_text(text, encoding="utf-8", errors="backslashreplace")
+    write_text_atomic(path, text, errors="backslashreplace")  # a kill never leaves half a report
     csv_path = path.with_suffix(".csv")
-    columns = csv_columns(report["records"])
-    with open(csv_path, "w", newline="", encoding="utf-8", errors="backslashreplace") as out:
-        writer = csv.DictWriter(out, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(report["records"])
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, csv_columns(report["records"]), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(report["records"])
+    write_text_atomic(csv_path, out.getvalue(), errors="backslashreplace")
     return path, csv_path
 
 
