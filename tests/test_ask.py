@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlft import ask as ask_module
+from sqlft import answer as ask_module
 from sqlft.cli import main
 from sqlft.config import PromptSection
 from sqlft.data.prepare import prepare_records

@@ -41,7 +41,7 @@ def _show(answer, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sqlft.ask import ask, load_for_ask, read_schema
+    from sqlft.answer import ask, load_for_ask, read_schema
     from sqlft.config import PresetError, load_preset
 
     try:
