@@ -16,6 +16,7 @@ COMMANDS = {
     "train": "train one phase of a run directory (what `accelerate launch` runs per GPU)",
     "run": "run the notebook series (baseline, phase 1, phase 2, evaluation) from a preset",
     "ask": "answer a question about an SQLite file: the model's SQL and its first rows",
+    "export": "merge an adapter into its base and write a Hugging Face folder or a GGUF file",
     "plan": "estimate GPU memory of a training setup from the model config and a preset (fits a T4?)",
 }
 

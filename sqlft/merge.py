@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlft.inference import check_adapter_base, read_adapter_config
+
 DTYPES = ("fp16", "bf16", "fp32")
 
 
@@ -32,12 +34,14 @@ def merge_adapter(
     dtype: str = "fp16",
     *,
     placement: str = "cpu",
+    allow_other_base: bool = False,
 ) -> Path:
     """Load the base in `dtype` (never quantised), apply the adapter, merge it and save to `out_dir`.
 
     The base is loaded through `sqlft.model.load_model_and_tokenizer`, so names such as
     `smollm2-135m` and the pad-token setup match training. The tokenizer saved with the adapter
-    (by `sqlft.train`) is preferred over the base's.
+    (by `sqlft.train`) is preferred over the base's. An adapter trained on another base is refused
+    (`sqlft.inference`) unless `allow_other_base`.
     """
     import torch
     from peft import PeftModel
@@ -48,17 +52,16 @@ def merge_adapter(
     if dtype not in DTYPES:
         raise ValueError(f"merge dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
     adapter_dir, out_dir = Path(adapter_dir), Path(out_dir)
-    if not (adapter_dir / "adapter_config.json").is_file():
-        raise FileNotFoundError(
-            f"{adapter_dir}: no adapter_config.json; pass the adapter folder of a finished phase"
-        )
+    adapter_config = read_adapter_config(adapter_dir)
+    if not allow_other_base:
+        check_adapter_base(adapter_dir, base_name_or_path)
     torch_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
     model, tokenizer = load_model_and_tokenizer(
         base_name_or_path, quantization=None, compute_dtype=torch_dtype, placement=placement
     )
     if (adapter_dir / "tokenizer_config.json").is_file():
         tokenizer = AutoTokenizer.from_pretrained(adapter_dir)
-    targets = json.loads((adapter_dir / "adapter_config.json").read_text()).get("target_modules") or []
+    targets = adapter_config.get("target_modules") or []
     if "lm_head" in targets:
         _untie_lm_head(model)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()

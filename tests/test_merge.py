@@ -7,6 +7,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from sqlft.data.records import DataError
 from sqlft.lora import add_lora
 from sqlft.merge import merge_adapter
 from sqlft.testing import CORPUS, chat_prompt, tiny_model_path
@@ -91,5 +92,9 @@ def test_bad_inputs_name_the_fix(adapter, tmp_path):
     base, adapter_dir = adapter
     with pytest.raises(ValueError, match="fp16, bf16, fp32"):
         merge_adapter(str(base), adapter_dir, tmp_path / "x", dtype="int4")
-    with pytest.raises(FileNotFoundError, match="adapter_config.json"):
+    with pytest.raises(DataError, match="no adapter_config.json"):
         merge_adapter(str(base), tmp_path, tmp_path / "x")
+    llama = str(tiny_model_path("llama"))  # same shapes as the qwen2 base the adapter was trained on
+    with pytest.raises(DataError, match="this adapter was trained on .*qwen2"):
+        merge_adapter(llama, adapter_dir, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
