@@ -143,12 +143,13 @@ def ensure_free_space(folder: str | Path, needed: int, what: str) -> None:
 
 
 def _process_start(pid: int) -> str | None:
-    """The kernel's start time of `pid` (clock ticks since boot), None if no such process."""
+    """The kernel's start time of `pid` (clock ticks since boot), None if no such process (or a zombie)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else fields[19]
 
 
 class RunLock:
