@@ -131,6 +131,10 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
     write_jsonl(predictions, run.predictions(step))
     report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
     write_report(report, run.report(step))
+    if step in PHASES:  # the phase's adapter explains itself wherever it is copied or pushed
+        from sqlft.modelcard import write_model_card
+
+        write_model_card(run.adapter(step), base_model=config.model.name, run_dir=run.root, preset=config)
     return report
 
 

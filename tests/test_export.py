@@ -102,3 +102,31 @@ def test_push_to_hub_uploads_the_folder_with_its_card(tmp_path, monkeypatch, cap
     assert calls[1][1]["repo_id"] == "me/sql-model" and calls[1][1]["folder_path"] == str(tmp_path / "out")
     assert (tmp_path / "out" / "README.md").is_file() and (tmp_path / "out" / "config.json").is_file()
     assert "uploaded to https://hf.co/me/sql-model" in capsys.readouterr().out
+
+
+def test_model_card_carries_base_data_preset_metrics_and_loading(tmp_path) -> None:
+    from sqlft.config import load_preset
+    from sqlft.modelcard import write_model_card
+
+    run = tmp_path / "run"
+    for step, accuracy in (("baseline", 0.25), ("phase1", 0.5)):
+        (run / step).mkdir(parents=True)
+        summary = {"n": 8, "scored": 8, "exec_accuracy": accuracy, "exact_accuracy": 0.125, "valid_rate": 1.0}
+        (run / step / "report.json").write_text(json.dumps({"summary": summary}))
+    card = write_model_card(
+        run / "phase1" / "adapter", base_model="smollm2-135m", run_dir=run, preset=load_preset("demo")
+    ).read_text()
+    assert card.startswith("---\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\nlibrary_name: peft\n")
+    assert "license: apache-2.0" in card and "preset `demo`" in card
+    assert "| baseline | 8 of 8 | 25.0% | 12.5% | 100.0% |" in card and "| phase1 | 8 of 8 | 50.0%" in card
+    assert "phase 2: `demo` split `train`" in card
+    assert 'PeftModel.from_pretrained(base, "THIS_FOLDER_OR_REPO")' in card
+    (run / "metrics.json").write_text(
+        json.dumps({"preset": "demo", "phase2": {**summary, "exec_accuracy": 0.75}})
+    )
+    merged = write_model_card(
+        tmp_path / "m", base_model="Qwen/Qwen2.5-Coder-1.5B-Instruct", kind="merged", run_dir=run
+    )
+    text = merged.read_text()
+    assert "| phase2 | 8 of 8 | 75.0%" in text and "| baseline" not in text  # metrics.json wins once written
+    assert "library_name: transformers" in text and "Not recorded" in text
