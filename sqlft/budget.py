@@ -75,6 +75,7 @@ class TimeBudget(TrainerCallback, ExportableState):
             scheduler.lr_lambdas = [self._factor] * len(scheduler.base_lrs)
             for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
                 group["lr"] = base * self._factor(scheduler.last_epoch)  # the first step's rate
+            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]  # what is logged
 
     def on_step_end(self, args, state, control, **kwargs):
         self.time_share = self._elapsed() / self.seconds

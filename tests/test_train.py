@@ -14,7 +14,7 @@ from sqlft.config import PhaseSection
 from sqlft.lora import add_lora
 from sqlft.model import load_model_and_tokenizer
 from sqlft.testing import CORPUS, chat_prompt, tiny_model_path
-from sqlft.train import MARKER, PhaseConfig, build_trainer, tokenize_records, train
+from sqlft.train import MARKER, PhaseConfig, build_trainer, complete_checkpoint, tokenize_records, train
 
 
 def load(arch="llama", warm_up=False):
@@ -190,11 +190,26 @@ def test_resume_continues_from_the_checkpoint_like_an_uninterrupted_run(tmp_path
     assert stopped.global_step == 2 and not stopped.finished and stopped.adapter_dir is None
     assert not (tmp_path / "cut" / "phase" / MARKER).exists()
 
+    # a kill inside the next save left checkpoint-4 without the files the Trainer writes after the weights
+    partial = tmp_path / "cut" / "phase" / "checkpoint-4"
+    partial.mkdir()
+    (partial / "adapter_model.safetensors").write_bytes(b"cut short")
+    with pytest.raises(ValueError, match=r"other settings \(learning_rate: 0.01 -> 0.02\).*--force --steps"):
+        train(
+            load()[0],
+            tok,
+            data,
+            None,
+            config(tmp_path / "cut", learning_rate=2e-2, max_steps=4, save_steps=2),
+            resume=True,
+        )
+
     resumed_model = add_lora(load()[0], "all-linear")
     resumed = train(
         resumed_model, tok, data, None, config(tmp_path / "cut", max_steps=4, save_steps=2), resume=True
     )
     assert resumed.finished and resumed.global_step == 4
+    assert not (partial / "adapter_model.safetensors").read_bytes() == b"cut short"  # redone whole
     assert [e["step"] for e in resumed.losses] == [1, 2, 3, 4]  # history restored, then steps 3 and 4
     expected = dict(whole.named_parameters())
     for name, param in resumed_model.named_parameters():
@@ -289,3 +304,46 @@ def test_the_time_spent_drives_the_rate_when_it_runs_out_first():
     budget.attach(SimpleNamespace(state=SimpleNamespace(max_steps=1000)))
     budget.time_share = 0.5  # half the minutes spent after 10 of 1,000 steps
     assert budget._factor(10) == pytest.approx(0.5)
+
+
+def test_a_resumed_time_budget_continues_the_time_already_trained(tmp_path):
+    _, tok = load()
+    settings = config(tmp_path, max_minutes=10, max_steps=4, save_steps=2, logging_steps=1)
+    train(add_lora(load()[0], "attention"), tok, records(tok, 16), None, settings, callbacks=[StopAt(2)])
+    state_file = tmp_path / "phase" / "checkpoint-2" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    assert state["stateful_callbacks"]["TimeBudget"]["attributes"]["before"] > 0
+    # as if 9 of the 10 minutes had been trained before the session died
+    state["stateful_callbacks"]["TimeBudget"]["attributes"]["before"] = 540.0
+    state_file.write_text(json.dumps(state))
+    train(add_lora(load()[0], "attention"), tok, records(tok, 16), None, settings, resume=True)
+    rates = {
+        e["step"]: e["learning_rate"]
+        for e in json.loads((tmp_path / "phase" / "training_log.json").read_text())
+        if "learning_rate" in e
+    }
+    # linear decay at 90% of the budget, not at the 50% a restarted budget would give step 3
+    assert rates[3] < 0.15 * settings.learning_rate
+
+
+def test_resume_takes_the_newest_complete_checkpoint_and_removes_broken_ones(tmp_path):
+    def checkpoint(step, files):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+
+    whole = {
+        "trainer_state.json": "{}",
+        "optimizer.pt": "x",
+        "scheduler.pt": "x",
+        "adapter_model.safetensors": "x",
+    }
+    checkpoint(2, whole)
+    checkpoint(4, {**whole, "trainer_state.json": '{"global_st'})  # cut inside the last file
+    checkpoint(6, {"adapter_model.safetensors": "x"})  # cut before the optimizer
+    messages = []
+    assert complete_checkpoint(tmp_path, log=messages.append) == tmp_path / "checkpoint-2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2"]
+    assert "checkpoint-6: incomplete (no trainer_state.json, optimizer.pt, scheduler.pt)" in messages[0]
+    assert "checkpoint-4: incomplete (trainer_state.json unreadable" in messages[1]
