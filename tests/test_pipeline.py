@@ -7,7 +7,10 @@ import sys
 
 import pytest
 
+from sqlft.atomic import RunLock
+from sqlft.config import load_preset
 from sqlft.pipeline import PipelineError, run_pipeline
+from sqlft.rundir import STEPS, RunDir
 
 SECRETS = {
     "WANDB_API_KEY": "wandb-fake-secret-0123456789abcdef",
@@ -102,3 +105,48 @@ def test_the_command_reports_errors_without_a_traceback(tmp_path):
     result = sqlft_run("-p", "phase1.lr=1", "--out", str(tmp_path))
     assert result.returncode == 1 and "`phase1.lr`" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "baseline").exists()  # the preset is checked before any notebook runs
+
+
+def marking_notebooks(folder):
+    """Stand-in notebooks that only mark their step done (a kernel each, no model)."""
+    folder.mkdir()
+    for step, stem in STEPS:
+        (folder / f"{stem}.py").write_text(
+            '# %% tags=["parameters"]\npreset = "x"\noverrides = {}\nrun_dir = "r"\n\n'
+            f"# %%\nfrom sqlft.rundir import RunDir\nRunDir(run_dir).mark_done({step!r})\n"
+        )
+    return folder
+
+
+def test_changed_settings_are_refused_before_any_work_and_force_forgets_what_depends(tmp_path):
+    notebooks, out = marking_notebooks(tmp_path / "notebooks"), tmp_path / "run"
+    run_pipeline("smoke", out=out, notebooks=notebooks, steps=["phase1"], log=lambda _: None)
+    run = RunDir(out)
+    for step in ("phase2", "evaluation"):  # as if they had finished on phase 1's adapter
+        run.record_settings(step, load_preset("smoke").to_dict())
+        run.mark_done(step)
+    preset_yaml = (out / "preset.yaml").read_text()
+    changed = {"phase1.learning_rate": 2e-3}
+    with pytest.raises(PipelineError) as info:
+        run_pipeline("smoke", changed, out=out, notebooks=notebooks, log=lambda _: None)
+    message = str(info.value)
+    assert (
+        "phase1 (finished): phase1.learning_rate: 0.001 -> 0.002" in message and "nothing was run" in message
+    )
+    assert "--force --steps phase1" in message and "another --out" in message
+    assert (out / "preset.yaml").read_text() == preset_yaml and not run.is_done("baseline")
+
+    lines = []
+    run_pipeline(
+        "smoke", changed, out=out, notebooks=notebooks, steps=["phase1"], force=True, log=lines.append
+    )
+    assert run.is_done("phase1") and not run.is_done("phase2") and not run.is_done("evaluation")
+    assert "phase2, evaluation forgotten too" in lines[0]
+    assert "learning_rate: 0.002" in (out / "preset.yaml").read_text()
+
+
+def test_a_second_run_on_a_held_folder_is_refused_with_the_holder(tmp_path):
+    with RunLock(tmp_path / "run"):
+        with pytest.raises(PipelineError, match=rf"another sqlft run holds this folder \(pid {os.getpid()}"):
+            run_pipeline("smoke", out=tmp_path / "run", log=lambda _: None)
+    assert not (tmp_path / "run" / "preset.yaml").exists()

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sqlft.rundir import STEPS, RunDir
+from sqlft.rundir import STEPS, RunDir, dependents, differences, step_settings
 
 
 def test_steps_are_marked_done_last_and_required_in_order(tmp_path):
@@ -33,3 +33,51 @@ def test_reset_forgets_a_step(tmp_path):
     run.reset("phase1")
     assert not run.is_done("phase1")
     assert [s for s, _ in STEPS] == ["baseline", "phase1", "phase2", "evaluation"]
+
+
+def test_adopt_copies_the_marker_last_and_never_over_a_finished_step(tmp_path):
+    old = RunDir(tmp_path / "old")
+    (old.step_dir("phase1") / "adapter").mkdir()
+    (old.adapter("phase1") / "adapter_model.safetensors").write_bytes(b"weights")
+    old.mark_done("phase1")
+    new = RunDir(tmp_path / "new")
+    (new.step_dir("phase1") / "stale.txt").write_text("from an unfinished attempt")
+    assert new.adopt([old.root]) == ["phase1"]
+    assert (new.adapter("phase1") / "adapter_model.safetensors").read_bytes() == b"weights"
+    assert not (new.root / "phase1" / "stale.txt").exists() and new.is_done("phase1")
+    assert [p.name for p in new.root.iterdir()] == ["phase1"]  # no temporary folder left
+
+
+def test_a_missing_previous_run_names_the_path_and_what_is_there(tmp_path):
+    (tmp_path / "input" / "sqlft-phase1-output").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"sqlft-phase1 does not exist.*holds: sqlft-phase1-output"):
+        RunDir(tmp_path / "run").adopt([tmp_path / "input" / "sqlft-phase1"])
+
+
+def test_settings_fingerprint_differences_and_dependents():
+    preset = {
+        "model": {"name": "a"},
+        "prompt": {},
+        "eval": {},
+        "phase1": {"learning_rate": 1e-3},
+        "phase2": {},
+    }
+    changed = {**preset, "phase1": {"learning_rate": 2e-3}}
+    assert step_settings(preset, "baseline") == step_settings(changed, "baseline")
+    assert step_settings(preset, "phase1")["fingerprint"] != step_settings(changed, "phase1")["fingerprint"]
+    assert differences(preset, changed) == ["phase1.learning_rate: 0.001 -> 0.002"]
+    assert dependents("phase1") == ["phase2", "evaluation"]
+    assert dependents("baseline") == ["evaluation"] and dependents("evaluation") == []
+
+
+def test_mark_done_records_the_fingerprint_of_the_settings_used(tmp_path):
+    run = RunDir(tmp_path)
+    preset = {"model": {}, "prompt": {}, "eval": {}, "phase1": {"seed": 1}}
+    run.record_settings("phase1", preset)
+    run.mark_done("phase1")
+    done = json.loads((tmp_path / "phase1" / "DONE.json").read_text())
+    assert (
+        done["fingerprint"]
+        == step_settings(preset, "phase1")["fingerprint"]
+        == run.settings("phase1")["fingerprint"]
+    )
