@@ -128,3 +128,21 @@ def test_cli_refuses_a_file_that_is_not_sqlite(tmp_path, capsys) -> None:
     bad.write_text("not a database")
     assert main(["ask", "--model", "no-such-model", "--db", str(bad), "q"]) == 2
     assert "notes.sqlite: not readable as SQLite" in capsys.readouterr().err
+
+
+def test_adapter_from_a_run_folder_brings_its_model_and_prompt(concert_db, tmp_path, capsys) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from sqlft.model import resolve_source
+
+    adapter = tmp_path / "run" / "phase2" / "adapter"
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(resolve_source("tiny-llama-warm")[0])
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(adapter)
+    preset = "model:\n  name: tiny-llama-warm\nprompt:\n  template: plain\n  schema: compact\n"
+    (tmp_path / "run" / "preset.yaml").write_text(preset)
+    args = ["ask", "--adapter", str(adapter), "--db", str(concert_db), "--json", "--max-new-tokens", "20"]
+    assert main(args + ["How many singers are there?"]) == 0
+    assert json.loads(capsys.readouterr().out)["sql"]

@@ -12,7 +12,9 @@ from sqlft.data.records import DataError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("question", nargs="?", help="the question; none: read one question a line from stdin")
     parser.add_argument("--db", required=True, help="an SQLite file (opened read-only)")
-    parser.add_argument("--model", help="hub id, local folder or smollm2-135m (default: the preset's model)")
+    parser.add_argument(
+        "--model", help="hub id, local folder or smollm2-135m (default: the run's or preset's)"
+    )
     parser.add_argument("--adapter", help="LoRA adapter folder; its run folder's preset.yaml sets the prompt")
     parser.add_argument("--preset", help="preset whose prompt settings to use (template, schema, samples)")
     parser.add_argument("--quantization", default="none", choices=("none", "nf4", "int8"))
@@ -41,13 +43,14 @@ def _show(answer, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sqlft.answer import ask, load_for_ask, read_schema
+    from sqlft.answer import ask, load_for_ask, read_schema, run_preset
     from sqlft.config import PresetError, load_preset
 
     try:
-        model_name = args.model or (load_preset(args.preset).model.name if args.preset else None)
+        preset = args.preset or (run_preset(args.adapter) if args.adapter else None)
+        model_name = args.model or (load_preset(preset).model.name if preset else None)
         if not model_name:
-            raise DataError("no model. Fix: pass --model (or --preset, whose model is used)")
+            raise DataError("no model. Fix: pass --model (or --preset, or an adapter from a run folder)")
         read_schema(args.db)  # a missing or broken file fails before the model loads
         model, tokenizer, prompt = load_for_ask(
             model_name,
