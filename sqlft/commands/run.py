@@ -44,5 +44,8 @@ def run(args: argparse.Namespace) -> int:
     except (PresetError, PipelineError) as error:
         print(f"sqlft run: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # between notebooks; one that runs reports it as its own failure
+        print("sqlft run: interrupted (Ctrl-C); finished steps are kept. Resume: rerun it", file=sys.stderr)
+        return 130
     print(f"run directory: {run_dir.root}  (metrics: {run_dir.metrics})")
     return 0
