@@ -172,7 +172,7 @@ class RunLock:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "process_start": _process_start(os.getpid()),
         }
-        for _ in range(3):
+        for _ in range(20):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
@@ -186,9 +186,16 @@ class RunLock:
 
     def _take_over_if_stale(self) -> None:
         try:
-            holder = json.loads(self.path.read_text() or "{}")
-        except (OSError, ValueError):
-            holder = {}  # half written by a process killed while taking it
+            text, age = self.path.read_text(), time.time() - self.path.stat().st_mtime
+        except OSError:
+            return  # released this instant: try again
+        try:
+            holder = json.loads(text or "{}")
+        except ValueError:
+            holder = {}  # cut short by a kill while it was being taken
+        if not holder and age < 5:
+            time.sleep(0.5)  # another run may be writing it this instant
+            return
         pid = holder.get("pid")
         alive = isinstance(pid, int) and _process_start(pid) is not None
         same_process = alive and holder.get("process_start") in (None, _process_start(pid))

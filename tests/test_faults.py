@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs `sqlft run` (a kernel, a tiny model) once or twice
+
 HOOK = Path(__file__).parent / "fault_hook"
 FAST = ["-p", "eval.data.limit=2", "-p", "eval.num_samples=1"]  # the same for every run here
 ADAPTER = Path("phase1/adapter/adapter_model.safetensors")
