@@ -191,7 +191,9 @@ def export_gguf(
 
 def compare_next_tokens(merged_dir: str | Path, gguf_file: str | Path, prompts: list[str]) -> dict[str, Any]:
     """Load the GGUF back with transformers and compare it with the merged model on each prompt: the
-    tokenizer's ids, and the greedy next token (and the largest logit difference) on the same ids."""
+    tokenizer's ids, and the greedy next token (and the largest logit difference) on the same ids.
+    `worst_top_gap` says whether disagreements were near-ties: the merged model's logit margin of its
+    own top token over the token the GGUF chose."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -202,7 +204,7 @@ def compare_next_tokens(merged_dir: str | Path, gguf_file: str | Path, prompts: 
     got_tok = AutoTokenizer.from_pretrained(gguf_file.parent, **options)
     got = AutoModelForCausalLM.from_pretrained(gguf_file.parent, dtype=torch.float32, **options).eval()
     same_ids = same_next = 0
-    max_diff = 0.0
+    max_diff = worst_gap = 0.0  # worst_gap: how far below the merged model's top token the GGUF's pick was
     with torch.inference_mode():
         for prompt in prompts:
             ids = ref_tok(prompt, add_special_tokens=False)["input_ids"]
@@ -210,12 +212,14 @@ def compare_next_tokens(merged_dir: str | Path, gguf_file: str | Path, prompts: 
             batch = torch.tensor([ids])
             want, have = ref(batch).logits[0, -1], got(batch).logits[0, -1]
             same_next += int(want.argmax() == have.argmax())
+            worst_gap = max(worst_gap, float(want.max() - want[have.argmax()]))
             max_diff = max(max_diff, float((want - have).abs().max()))
     return {
         "prompts": len(prompts),
         "same_token_ids": same_ids,
         "same_next_token": same_next,
         "max_logit_diff": round(max_diff, 5),
+        "worst_top_gap": round(worst_gap, 5),  # near 0 when disagreements are near-ties
         "chat_template_kept": got_tok.chat_template == ref_tok.chat_template,
     }
 
