@@ -170,7 +170,9 @@ def _execute(
 
 def _cause(name: str, message: str, folder: Path, errno: int | None = None) -> str:
     """A failure's cause in a sentence; a full disk says how much is free and where."""
-    if errno == 28 or name == "DiskFullError" or "No space left" in message:
+    if name == "DiskFullError":  # sqlft's own check: already names the folder and the space
+        return message.split(". Fix:")[0]
+    if errno == 28 or "No space left" in message:
         free = shutil.disk_usage(folder).free / 1e6
         return f"disk full ({free:.1f} MB free in {folder}): {message.splitlines()[0] if message else name}"
     if name == "KeyboardInterrupt":
@@ -196,7 +198,7 @@ def _kept(run: RunDir, step: str) -> str:
 
     done = [name for name, _ in STEPS if run.is_done(name)]
     folder = run.root / step
-    checkpoint = complete_checkpoint(folder, log=lambda _: None) if folder.is_dir() else None
+    checkpoint = complete_checkpoint(folder, remove=False) if folder.is_dir() else None
     parts = [f"finished steps {', '.join(done)}" if done else "no finished step"]
     if checkpoint:
         parts.append(f"{step} {checkpoint.name}")

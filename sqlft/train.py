@@ -219,8 +219,9 @@ def _checkpoints(output_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[11:]), reverse=True)
 
 
-def complete_checkpoint(output_dir: str | Path, log: Any = print) -> Path | None:
-    """The newest checkpoint the Trainer finished writing; incomplete newer ones are removed, with a message.
+def complete_checkpoint(output_dir: str | Path, log: Any = print, remove: bool = True) -> Path | None:
+    """The newest checkpoint the Trainer finished writing; incomplete newer ones are removed (when
+    `remove`), with a message.
 
     A kill or a full disk inside a save leaves a checkpoint without its trainer_state.json (written
     last) or with a part of it; resuming from it fails, and it would block every rerun.
@@ -229,8 +230,9 @@ def complete_checkpoint(output_dir: str | Path, log: Any = print) -> Path | None
         problem = checkpoint_problem(checkpoint)
         if problem is None:
             return checkpoint
-        log(f"{checkpoint}: incomplete ({problem}), left by an interrupted save; removed")
-        shutil.rmtree(checkpoint, ignore_errors=True)
+        if remove:
+            log(f"{checkpoint}: incomplete ({problem}), left by an interrupted save; removed")
+            shutil.rmtree(checkpoint, ignore_errors=True)
     return None
 
 
@@ -262,7 +264,7 @@ class SaveGuard(TrainerCallback):
     def __init__(self, output_dir: Path, model: Any):
         self.output_dir = output_dir
         trainable = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-        self.estimate = 3 * trainable + 1_000_000  # weights + two Adam moments + states
+        self.estimate = 3 * trainable + 100_000  # at least: weights + two Adam moments + small states
 
     def on_step_end(self, args, state, control, **kwargs):
         if control.should_save:

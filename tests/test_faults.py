@@ -154,7 +154,8 @@ def test_a_full_disk_stops_before_the_checkpoint_and_the_rerun_resumes(reference
     try:
         out = disk / "run"
         line = one_line_error(sqlft_run(out))
-        assert "disk full" in line and f"MB free in {out}" in line and "Kept:" in line and "Resume:" in line
+        assert "failed: disk full: checkpoint-4 needs about" in line and f"{out / 'phase1'} has" in line
+        assert "MB free. Kept: no finished step and phase1 checkpoint-2" in line and "Resume: sqlft" in line
         assert not (out / "phase1/checkpoint-4").exists()
         subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)  # space freed
         resumed = sqlft_run(out)
