@@ -146,10 +146,12 @@ def _execute(
     progress.unlink(missing_ok=True)
     where, cause = stem, None
     try:
-        with ProgressPrinter(progress, step, _console_line):
+        with ProgressPrinter(progress, step, _console_line) as printer:
             papermill.execute_notebook(
                 notebook, str(running), parameters=parameters, kernel_name="python3", progress_bar=True
             )
+        if printer.printed and sys.stdout.isatty():
+            print()  # end the line rewritten in place
     except PapermillExecutionError as error:
         where = f"{stem} cell {error.cell_index}"
         cause = _cause(error.ename, error.evalue, run.root)

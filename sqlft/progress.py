@@ -64,6 +64,7 @@ class ProgressPrinter:
 
     def __init__(self, path: Path, label: str, write: Callable[[str], None], every: float = 2.0):
         self.path, self.label, self.write, self.every = path, label, write, every
+        self.printed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -77,7 +78,7 @@ class ProgressPrinter:
                 continue
             if text != last:
                 self.write(f"{self.label}: {line}")
-                last = text
+                last, self.printed = text, True
 
     def __enter__(self) -> ProgressPrinter:
         self._thread.start()
