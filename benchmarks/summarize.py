@@ -264,6 +264,29 @@ def prompts_section(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def gguf_section(r: dict) -> list[str]:
+    lines = [
+        f"**GGUF export** ({ran(r)}): {r['model']}, merged in fp32 ({r['merged_fp32_megabytes']:.0f} MB), "
+        f"written as GGUF and loaded back with transformers; {r['runs'][0]['prompts']} Spider dev prompts:",
+        "",
+        "| type | MB | export s | same token ids | same next token | max logit diff | worst top gap |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {g['outtype']} | {g['megabytes']:.0f} | {g['export_seconds']:.1f} | {g['same_token_ids']} / "
+        f"{g['prompts']} | {g['same_next_token']} / {g['prompts']} | {g['max_logit_diff']:.3f} | "
+        f"{g['worst_top_gap']:.3f} |"
+        for g in r["runs"]
+    ]
+    return [
+        *lines,
+        "",
+        "The worst top gap is how far the merged model ranked the GGUF's choice below its own top token "
+        "where they differ: a small gap means a near-tie that the rounding tipped, not a wrong tensor.",
+        "",
+    ]
+
+
 SECTIONS = {
     "bench_demo": demo_section,
     "bench_learning": learning_section,
@@ -277,6 +300,7 @@ SECTIONS = {
     "bench_train": train_section,
     "bench_eval": eval_section,
     "bench_prompts": prompts_section,
+    "bench_gguf": gguf_section,
 }
 
 
