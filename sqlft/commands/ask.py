@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from sqlft.commands.predict import QUANTIZATION_CHOICES
 from sqlft.data.records import DataError
 
 
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--adapter", help="LoRA adapter folder; its run folder's preset.yaml sets the prompt")
     parser.add_argument("--preset", help="preset whose prompt settings to use (template, schema, samples)")
-    parser.add_argument("--quantization", default="none", choices=("none", "nf4", "int8"))
+    parser.add_argument("--quantization", default="none", choices=QUANTIZATION_CHOICES)
     parser.add_argument(
         "--allow-other-base", action="store_true", help="accept an adapter of another base name"
     )
