@@ -10,7 +10,7 @@ Kaggle session is spent finding out; it is not a profiler, so a verdict near the
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 GIB = 1024**3
@@ -25,6 +25,7 @@ OPTIMIZER_BYTES = {"paged_adamw_8bit": 2, "adamw_8bit": 2, "adamw_torch": 8}  # 
 # adapted layer's input and its mask, hence the larger first pair.
 ACT_ELEMS = {"dropout": (31, 7), "no dropout": (19, 5)}
 LOGIT_BYTES = 12  # per logit: fp16 logits, fp32 log-softmax kept for backward, fp32 gradient
+SHIPPED_CONFIGS = Path(__file__).parent / "model_configs"  # the Kaggle presets' models
 NON_GATED = {"phi", "gpt2", "gpt_neox", "falcon", "starcoder2"}  # MLPs with two matrices, not three
 
 
@@ -139,6 +140,7 @@ class Plan:
     shape: ModelShape
     setup: Setup
     components: list[Component] = field(default_factory=list)
+    generation: bool = False  # a generation plan: the advice is about the eval batch, not grad_accum
 
     @property
     def total_gib(self) -> float:
@@ -174,6 +176,8 @@ class Plan:
         s = self.setup
         if self.weights_per_gpu_gib > s.gpu_gib:
             return "the weights alone do not fit: quantise harder or split over more GPUs"
+        if self.generation:
+            return "try: a smaller eval batch_size or max_new_tokens"
         tips = []
         if not s.gradient_checkpointing:
             tips.append("turn on gradient checkpointing")
@@ -272,6 +276,32 @@ def estimate(shape: ModelShape, setup: Setup, model: str = "model") -> Plan:
     return plan
 
 
+def generation_plan(
+    shape: ModelShape, setup: Setup, batch: int, prompt_tokens: int, new_tokens: int, model: str = "model"
+) -> Plan:
+    """Memory of batched generation on one GPU: weights, the fp16 KV cache at full length, the last
+    step's logits and the CUDA overhead (each DDP process evaluates with a full replica)."""
+    train = estimate(shape, setup, model)
+    weights = [c for c in train.components if c.name.startswith(("weights", "embeddings"))]
+    tokens = batch * (prompt_tokens + new_tokens)
+    kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2 * tokens
+    plan = Plan(
+        model, shape, replace(setup, batch_size=batch, max_length=prompt_tokens + new_tokens), generation=True
+    )
+    plan.components = [
+        *weights,
+        Component(
+            "KV cache (fp16)",
+            kv / GIB,
+            f"{batch} x ({prompt_tokens} prompt + {new_tokens} new) tokens x {shape.layers} layers x "
+            f"{shape.kv_heads} KV heads x {shape.head_dim}",
+        ),
+        Component("logits", batch * shape.vocab * 4 / GIB, f"{batch} x {shape.vocab} vocab, fp32", False),
+        Component("CUDA overhead", CUDA_OVERHEAD_GIB, "context, cuBLAS workspace, allocator reserve", False),
+    ]
+    return plan
+
+
 def read_config(model: str) -> tuple[dict, str]:
     """A model's config as a dict: from config.json, a local folder, a sqlft name (`smollm2-135m`,
     `tiny-llama`) or a hub id."""
@@ -287,8 +317,11 @@ def read_config(model: str) -> tuple[dict, str]:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(model).to_dict(), model
+        return AutoConfig.from_pretrained(model).to_dict(), f"{model} (hub)"
     except OSError as error:
+        shipped = SHIPPED_CONFIGS / f"{model.replace('/', '--')}.json"
+        if shipped.is_file():  # a preset's model, planned offline before its first download
+            return json.loads(shipped.read_text()), f"{model} (config shipped with sqlft; hub unreachable)"
         raise FileNotFoundError(
             f"cannot read the config of {model!r} ({error.__class__.__name__}); offline, pass a local "
             "folder or its config.json with --model"

@@ -10,7 +10,17 @@ from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 from sqlft import testing
 from sqlft.cli import main
 from sqlft.config import load_preset, shipped_presets
-from sqlft.plan import ModelShape, Setup, estimate, layer_activation_bytes, read_config, setup_from_preset
+from sqlft.plan import (
+    GIB,
+    SHIPPED_CONFIGS,
+    ModelShape,
+    Setup,
+    estimate,
+    generation_plan,
+    layer_activation_bytes,
+    read_config,
+    setup_from_preset,
+)
 
 # Hand-copied from the models' config.json on the hub (the sizes the plan reads).
 QWEN_7B = {
@@ -109,8 +119,55 @@ def test_components_move_the_right_way():
 @pytest.mark.parametrize("name", [n for n in shipped_presets() if n.startswith("kaggle")])
 def test_every_kaggle_preset_fits_its_t4s(name):
     preset = load_preset(name)
-    plan = estimate(ModelShape.from_config(REAL[preset.model.name]), setup_from_preset(preset), name)
+    shape, setup = ModelShape.from_config(REAL[preset.model.name]), setup_from_preset(preset)
+    plan = estimate(shape, setup, name)
     assert plan.fits, plan.table()
+    generation = generation_plan(
+        shape, setup, preset.eval.batch_size, setup.max_length, preset.eval.max_new_tokens
+    )
+    assert generation.fits, generation.table()
+
+
+def test_phi2_evaluating_32_prompts_at_once_overflows_a_t4():
+    setup = setup_from_preset(load_preset("kaggle-t4x2-phi2"))
+    plan = generation_plan(ModelShape.from_config(PHI_2), setup, batch=32, prompt_tokens=1024, new_tokens=256)
+    assert not plan.fits and "eval batch_size" in plan.verdict
+
+
+def test_kv_cache_matches_what_generate_keeps():
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=96,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
+    model = LlamaForCausalLM(config).to(torch.float16)
+    out = model.generate(
+        torch.randint(64, (2, 10)), max_new_tokens=5, min_new_tokens=5, return_dict_in_generate=True
+    )
+    cache = out.past_key_values
+    kept = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+    plan = generation_plan(ModelShape.from_config(config.to_dict()), Setup(), 2, 10, 5)
+    kv = next(c for c in plan.components if c.name.startswith("KV"))
+    # generate stores the last new token's key/value only when it runs one more step: 14 of 15 positions
+    assert kept * 15 / 14 == pytest.approx(kv.gib * GIB, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_preset_models_plan_offline_from_shipped_configs(name, monkeypatch):
+    shipped = json.loads((SHIPPED_CONFIGS / f"{name.replace('/', '--')}.json").read_text())
+    assert {k: shipped[k] for k in REAL[name]} == REAL[name]
+
+    def unreachable(*args, **kwargs):
+        raise OSError("hub unreachable")
+
+    monkeypatch.setattr("transformers.AutoConfig.from_pretrained", unreachable)
+    config, origin = read_config(name)
+    assert config == shipped and "shipped with sqlft" in origin
+    with pytest.raises(FileNotFoundError, match="other/model"):
+        read_config("other/model")
 
 
 def test_config_without_sizes_names_its_origin():
@@ -127,6 +184,9 @@ def test_command_prints_table_and_json(tmp_path, capsys):
     assert main(args) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["setup"]["placement"] == "split" and plan["fits"] and plan["setup"]["gpus"] == 2
+    assert plan["generation"]["fits"] and plan["config"].endswith("config.json")
+    kv = next(c for c in plan["generation"]["components"] if c["name"].startswith("KV"))
+    assert "16 x (1024 prompt + 256 new)" in kv["note"]
     assert main(["plan", "--model", "tiny-qwen2", "--placement", "ddp", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["shape"]["model_type"] == "qwen2"
     assert main(["plan", "--model", str(tmp_path / "missing.json")]) == 2

@@ -27,13 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--placement", choices=["single", "split", "ddp"])
     parser.add_argument("--gpus", type=int, help="GPUs for split/ddp placement (default 2)")
     parser.add_argument("--gpu-memory", type=float, help="GiB per GPU (default 15, a T4)")
+    parser.add_argument("--eval-batch", type=int, help="prompts generated at once (default: the preset's)")
+    parser.add_argument("--new-tokens", type=int, help="tokens generated per prompt (default: the preset's)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sqlft.plan import ModelShape, Setup, estimate, read_config, setup_from_preset
+    from sqlft.plan import ModelShape, Setup, estimate, generation_plan, read_config, setup_from_preset
 
     model = args.model
+    eval_batch, new_tokens = args.eval_batch or 16, args.new_tokens or 256
     try:
         if args.preset:
             from sqlft.config import load_preset
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
             preset = load_preset(args.preset)
             setup = setup_from_preset(preset, args.phase, gpus=args.gpus or 2)
             model = model or preset.model.name
+            eval_batch = args.eval_batch or preset.eval.batch_size
+            new_tokens = args.new_tokens or preset.eval.max_new_tokens
         else:
             setup = Setup()
         if not model:
@@ -64,9 +69,16 @@ def run(args: argparse.Namespace) -> int:
         if setup.placement in ("split", "ddp") and args.gpus is None and setup.gpus < 2:
             setup.gpus = 2
         config, origin = read_config(model)
-        plan = estimate(ModelShape.from_config(config, origin), setup, model)
+        shape = ModelShape.from_config(config, origin)
+        plan = estimate(shape, setup, model)
+        generation = generation_plan(shape, setup, eval_batch, setup.max_length, new_tokens, model)
     except (OSError, ValueError) as error:
         print(f"sqlft plan: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(plan.to_dict(), indent=1) if args.json else plan.table())
+    if args.json:
+        print(json.dumps({**plan.to_dict(), "config": origin, "generation": generation.to_dict()}, indent=1))
+    else:
+        print(
+            f"config: {origin}\n\ntraining\n{plan.table()}\n\ngeneration (evaluation)\n{generation.table()}"
+        )
     return 0
