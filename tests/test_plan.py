@@ -186,7 +186,7 @@ def test_command_prints_table_and_json(tmp_path, capsys):
     assert plan["setup"]["placement"] == "split" and plan["fits"] and plan["setup"]["gpus"] == 2
     assert plan["generation"]["fits"] and plan["config"].endswith("config.json")
     kv = next(c for c in plan["generation"]["components"] if c["name"].startswith("KV"))
-    assert "16 x (1024 prompt + 256 new)" in kv["note"]
+    assert "8 x (1024 prompt + 256 new)" in kv["note"]  # the preset's eval batch and new tokens
     assert main(["plan", "--model", "tiny-qwen2", "--placement", "ddp", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["shape"]["model_type"] == "qwen2"
     assert main(["plan", "--model", str(tmp_path / "missing.json")]) == 2
