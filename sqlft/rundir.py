@@ -29,7 +29,7 @@ STEPS = [
     ("baseline", "00_baseline"),
     ("phase1", "01_phase1_syntax"),
     ("phase2", "02_phase2_spider"),
-    ("evaluation", "03_evaluation"),
+    ("evaluation", "04_evaluation"),
 ]
 # The preset sections each step's outputs depend on (name, description, wandb_project change nothing).
 STEP_SECTIONS = {

@@ -45,7 +45,7 @@ def test_smoke_pipeline_writes_everything_a_report_needs(smoke_run):
         assert 0.0 <= metrics[step]["exec_accuracy"] <= 1.0
         assert metrics[step]["self_consistency"]["n"] == metrics[step]["scored"]  # smoke samples 2
         assert (out / step / "predictions.jsonl").is_file() and (out / step / "report.json").is_file()
-    for stem in ("00_baseline", "01_phase1_syntax", "02_phase2_spider", "03_evaluation"):
+    for stem in ("00_baseline", "01_phase1_syntax", "02_phase2_spider", "04_evaluation"):
         assert (out / f"{stem}.ipynb").is_file()
     assert (out / "phase1" / "adapter" / "adapter_config.json").is_file()
     assert (out / "phase2" / "adapter" / "adapter_config.json").is_file()

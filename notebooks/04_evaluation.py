@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 03 · Evaluation: baseline, phase 1 and phase 2 side by side
+# # 04 · Evaluation: baseline, phase 1 and phase 2 side by side
 #
 # All three were scored on the same dev questions with the same prompts. **Execution accuracy**
 # is the measure of correctness, with the semantics of Spider's test-suite evaluator: the
