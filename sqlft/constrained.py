@@ -1,0 +1,568 @@
+"""Schema-faithful decoding: the model may only name tables and columns the prompt's schema defines.
+
+A `SqlState` reads the generated text one character at a time, as a SQL lexer would (sqlglot's
+SQLite keyword table says which words are keywords), and keeps the query's scope: the tables of
+each FROM, the aliases, CTE names and select-list aliases. A word the model writes must fit its
+position: after FROM/JOIN a table (or CTE), in a column position a column of the tables in scope
+(`T1.name` resolved through the alias), a keyword, a SQLite function or an alias; aliases and
+literals are free. Before the statement starts (prose, a code fence) and after it ends (`;`,
+closing fence) nothing is checked. Everything is compared case-insensitively, as SQLite does.
+
+`VocabTrie` holds the tokenizer's vocabulary as a character trie: the tokens allowed after a
+state are found by walking only the branches the state accepts, and cached per state (rows of
+one schema reach the same states). Greedy decoding needs no mask at all: the first of the
+model's ranked tokens that the state accepts is the constrained argmax. `Constraint` keeps one
+state per decoding row and is what `sqlft.generate` calls.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+from sqlft.schema import Schema
+
+ANY = "*"  # a table whose columns are not known (a subquery, a CTE): any column of the schema
+FREE_MODES = ("pre", "string", "string_end", "line_comment", "block_comment", "block_end", "done")
+STARTS = ("select", "with")
+_ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]*")  # one name, not a query: T1, s, sc2
+CANDIDATES = 48  # ranked tokens tried in greedy mode before the whole vocabulary is walked
+
+
+@lru_cache(maxsize=1)
+def sql_keywords() -> dict[str, str]:
+    """Single words of sqlglot's SQLite keyword table, lower case, with their token type name."""
+    from sqlglot.dialects.sqlite import SQLite
+
+    words: dict[str, str] = {}
+    for text, token_type in SQLite.Tokenizer.KEYWORDS.items():
+        parts = text.lower().split()
+        if all(p.isidentifier() for p in parts):
+            for part in parts:
+                words.setdefault(part, token_type.name if len(parts) == 1 else part.upper())
+    return words
+
+
+@lru_cache(maxsize=1)
+def sql_functions() -> frozenset[str]:
+    """The functions the SQLite that runs the queries knows."""
+    with sqlite3.connect(":memory:") as conn:
+        return frozenset(row[0].lower() for row in conn.execute("PRAGMA function_list"))
+
+
+@lru_cache(maxsize=1)
+def free_words() -> frozenset[str]:
+    """Words allowed in any expression position: keywords and functions."""
+    return frozenset(sql_keywords()) | sql_functions()
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$"
+
+
+@lru_cache(maxsize=256)
+def _prefixes(words: frozenset[str]) -> frozenset[str]:
+    return frozenset(w[:i] for w in words for i in range(1, len(w) + 1))
+
+
+class SchemaNames:
+    """A schema's names in lower case: tables and their columns."""
+
+    def __init__(self, schema: Schema):
+        self.columns = {t.name.lower(): frozenset(c.name.lower() for c in t.columns) for t in schema.tables}
+        self.tables = frozenset(self.columns)
+        self.all_columns = frozenset().union(*self.columns.values())
+
+    def columns_of(self, table: str) -> frozenset[str]:
+        return self.columns.get(table, self.all_columns)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One query level, or a parenthesis inside one: the tables in scope and what the next word is."""
+
+    tables: tuple[str, ...] = ()  # tables in scope (ANY for subqueries and CTEs)
+    has_from: bool = False
+    clause: str = "select"  # select | from | other | with
+    expect: str = "column"  # column | table | after_table | alias | cte | qualified
+    qualified: str = ""  # the table whose column follows `X.`
+    forward: str = ""  # the alias of `X.` when the FROM that defines it is still to come
+    query: bool = True  # False: a parenthesis inside an expression (function arguments, IN lists)
+    derived: bool = False  # opened right after FROM/JOIN: a subquery used as a table
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The query's names so far: frames (innermost last), aliases, CTEs, select-list aliases, and
+    the columns read through aliases before the FROM that defines them (checked when it does)."""
+
+    frames: tuple[Frame, ...] = (Frame(),)
+    aliases: tuple[tuple[str, str], ...] = ()
+    ctes: frozenset[str] = frozenset()
+    select_aliases: frozenset[str] = frozenset()
+    pending: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def top(self) -> Frame:
+        return self.frames[-1]
+
+    def _set(self, **changes: Any) -> Scope:
+        return replace(self, frames=(*self.frames[:-1], replace(self.top, **changes)))
+
+    def before_from(self) -> bool:
+        """Whether the innermost query has no FROM yet: its select list may use aliases defined later."""
+        frame = next((f for f in reversed(self.frames) if f.query), self.frames[0])
+        return not frame.has_from
+
+    def resolve(self, name: str, names: SchemaNames) -> str | None:
+        """The table behind a qualifier (an alias, a table, a CTE: ANY); None if there is none."""
+        for alias, table in reversed(self.aliases):
+            if alias == name:
+                return table
+        if name in self.ctes:
+            return ANY
+        return name if name in names.tables else None
+
+    def columns(self, names: SchemaNames) -> frozenset[str]:
+        """Columns a bare name may take: those of the tables of this and enclosing queries (the
+        whole schema's before the FROM is written), and select-list aliases."""
+        if self.before_from():
+            return names.all_columns | self.select_aliases
+        tables = [t for frame in self.frames for t in frame.tables]
+        if ANY in tables:
+            return names.all_columns | self.select_aliases
+        return frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
+
+    def qualifiers(self) -> frozenset[str]:
+        return frozenset(a for a, _ in self.aliases) | self.ctes
+
+    # ---------------------------------------------------------------- events
+
+    def keyword(self, word: str) -> Scope:
+        top = self.top
+        if word == "select":
+            return self._set(query=True, tables=(), has_from=False, clause="select", expect="column")
+        if word in ("union", "intersect", "except"):
+            return self._set(tables=(), has_from=False, clause="select", expect="column")
+        if word == "from":
+            return self._set(has_from=True, clause="from", expect="table")
+        if word == "join":
+            return self._set(clause="from", expect="table")
+        if word == "with":
+            return self._set(clause="with", expect="cte")
+        if word == "as":
+            return self._set(expect="column" if top.clause == "with" else "alias")
+        if word in ("where", "on", "using", "group", "order", "having", "limit"):
+            return self._set(clause="other", expect="column")
+        return self.value()
+
+    def table(self, name: str) -> Scope:
+        return self._set(tables=(*self.top.tables, ANY if name in self.ctes else name), expect="after_table")
+
+    def define(self, name: str, names: SchemaNames) -> Scope | None:
+        """`name` defined as an alias (of the last table, of a select-list value) or a CTE; None when
+        columns were read through it before that its table does not have."""
+        top = self.top
+        if top.clause == "with":
+            return replace(self, ctes=self.ctes | {name})._set(expect="column")
+        if top.clause != "from" or not top.tables:
+            return replace(self, select_aliases=self.select_aliases | {name})._set(expect="column")
+        table = top.tables[-1]
+        read = [column for alias, column in self.pending if alias == name]
+        if table != ANY and any(column not in names.columns_of(table) for column in read):
+            return None
+        pending = tuple(p for p in self.pending if p[0] != name)
+        return replace(self, aliases=(*self.aliases, (name, table)), pending=pending)._set(expect="column")
+
+    def qualify(self, table: str, forward: str = "") -> Scope:
+        return self._set(expect="qualified", qualified=table, forward=forward)
+
+    def read(self, column: str) -> Scope:
+        """A qualified column was written; remember it if its alias is still to be defined."""
+        forward = self.top.forward
+        scope = replace(self, pending=(*self.pending, (forward, column))) if forward else self
+        return scope._set(expect="column", qualified="", forward="")
+
+    def value(self) -> Scope:
+        return self if self.top.expect == "column" else self._set(expect="column", qualified="", forward="")
+
+    def comma(self) -> Scope:
+        clause = self.top.clause
+        return (
+            self._set(expect={"from": "table", "with": "cte"}[clause])
+            if clause in ("from", "with")
+            else self.value()
+        )
+
+    def open(self) -> Scope:
+        top = self.top
+        frame = Frame(clause=top.clause, query=False, derived=top.expect == "table")
+        return replace(self, frames=(*self.frames, frame))
+
+    def close(self) -> Scope:
+        if len(self.frames) == 1:
+            return self.value()
+        inner, scope = self.top, replace(self, frames=self.frames[:-1])
+        return scope.table(ANY) if inner.derived else scope.value()
+
+
+@dataclass(frozen=True, eq=False)
+class SqlState:
+    """Where the generated text stands: lexer mode, the name being written, and the scope.
+
+    `step(ch)` is the state after one more character, or None if that character makes the text
+    name something the schema does not have (or start a name that no allowed name starts with).
+    """
+
+    names: SchemaNames
+    mode: str = "pre"  # pre sql word number qident qident_end string string_end dash slash comments done
+    buf: str = ""  # pre: the current line; word, qident: the name so far
+    quote: str = ""  # what closes the string or quoted name
+    scope: Scope = Scope()
+
+    def _key(self) -> tuple:
+        return (id(self.names), self.mode, self.buf, self.quote, self.scope)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SqlState) and self._key() == other._key()
+
+    @property
+    def free(self) -> bool:
+        """Whether every continuation is allowed (prose before the query, a literal, a comment, the end)."""
+        return self.mode in FREE_MODES
+
+    def feed(self, text: str) -> SqlState | None:
+        state: SqlState | None = self
+        for ch in text:
+            state = state.step(ch)
+            if state is None:
+                return None
+        return state
+
+    def can_end(self) -> bool:
+        """Whether the answer may stop here: no name left half written."""
+        return self.step("\n") is not None
+
+    def step(self, ch: str) -> SqlState | None:
+        mode = self.mode
+        if mode == "done":
+            return self
+        if mode == "pre":
+            return self._pre(ch)
+        if mode == "word":
+            if _is_word_char(ch):
+                return self._name(self.buf + ch.lower())
+            return self._after_name(ch)
+        if mode == "qident":
+            if ch != self.quote:
+                return self._name(self.buf + ch.lower(), quoted=True)
+            if not self.buf and ch == "`":  # a closing code fence, not an empty quoted name
+                return replace(self, mode="done")
+            return replace(self, mode="qident_end")
+        if mode == "qident_end":
+            if ch == self.quote and ch != "]":  # a doubled quote inside the name
+                return self._name(self.buf + ch, quoted=True)
+            return self._after_name(ch, quoted=True)
+        if mode == "number":
+            return self if _is_word_char(ch) or ch == "." else self._outside(ch)
+        if mode == "string":
+            return replace(self, mode="string_end") if ch == self.quote else self
+        if mode == "string_end":
+            return replace(self, mode="string") if ch == self.quote else self._outside(ch)
+        if mode == "line_comment":
+            return replace(self, mode="sql") if ch == "\n" else self
+        if mode == "block_comment":
+            return replace(self, mode="block_end") if ch == "*" else self
+        if mode == "block_end":
+            return replace(self, mode="sql" if ch == "/" else "block_comment")
+        if (mode, ch) in (("dash", "-"), ("slash", "*")):
+            return replace(self, mode="line_comment" if ch == "-" else "block_comment")
+        if mode in ("dash", "slash"):
+            return self._outside(ch)
+        return self._sql(ch)
+
+    def _outside(self, ch: str) -> SqlState | None:
+        """A literal or operator ended: a value stands here; `ch` is read as plain SQL."""
+        return replace(self, mode="sql", quote="", scope=self.scope.value())._sql(ch)
+
+    def _pre(self, ch: str) -> SqlState | None:
+        """Before the query, which starts with SELECT or WITH opening the text, a line or a code fence,
+        or after a colon."""
+        if _is_word_char(ch):
+            return replace(self, buf=self.buf + ch.lower())
+        if self.buf.lstrip(" \t`") in STARTS:
+            return replace(self, mode="sql", buf="", scope=self.scope.keyword(self.buf.lstrip(" \t`")))._sql(
+                ch
+            )
+        return replace(self, buf="" if ch in "\n:" else self.buf + ch)
+
+    def _sql(self, ch: str) -> SqlState | None:
+        """A character outside any name, literal or comment."""
+        if _is_word_char(ch):
+            return replace(self, mode="number") if ch.isdigit() else self._name(ch.lower())
+        if ch.isspace():
+            return self
+        if ch in "'\"":  # SQLite reads "x" as a string when no column is called x: Spider does that
+            return replace(self, mode="string", quote=ch)
+        if ch in "`[":
+            return replace(self, mode="qident", quote="]" if ch == "[" else "`")
+        if ch == ";":
+            return replace(self, mode="done")
+        if ch in "-/":
+            return replace(self, mode="dash" if ch == "-" else "slash")
+        scope = self.scope
+        if ch == "(":
+            scope = scope.open()
+        elif ch == ")":
+            scope = scope.close()
+        elif ch == ",":
+            scope = scope.comma()
+        elif ch != ".":
+            scope = scope.value()
+        return replace(self, scope=scope)
+
+    def _forward_alias(self, word: str) -> bool:
+        """Whether `word` may be an alias used before the FROM that defines it (`SELECT T1.name FROM
+        singer AS T1`): aliases are short, a few letters and digits."""
+        return (
+            self.scope.before_from()
+            and self.scope.top.expect == "column"
+            and _ALIAS_SHAPE.fullmatch(word) is not None
+        )
+
+    def _allowed(self, quoted: bool) -> frozenset[str] | None:
+        """Names that may stand here (None: any name)."""
+        scope, names = self.scope, self.names
+        expect = scope.top.expect
+        if expect in ("alias", "cte", "after_table"):
+            return None
+        if expect == "table":
+            return names.tables | scope.ctes
+        if expect == "qualified":
+            table = scope.top.qualified
+            return scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
+        words = scope.columns(names) | scope.qualifiers() | names.tables
+        return words if quoted else words | free_words()
+
+    def _name(self, buf: str, quoted: bool = False) -> SqlState | None:
+        allowed = self._allowed(quoted)
+        if allowed is not None and buf not in _prefixes(allowed) and not self._forward_alias(buf):
+            return None
+        return replace(self, mode="qident" if quoted else "word", buf=buf)
+
+    def _after_name(self, ch: str, quoted: bool = False) -> SqlState | None:
+        """The name is complete and `ch` follows it: check it, then read `ch`."""
+        scope = self._complete(self.buf, ch == ".", quoted)
+        if scope is None:
+            return None
+        state = replace(self, mode="sql", buf="", quote="", scope=scope)
+        return state if ch == "." and scope.top.expect == "qualified" else state._sql(ch)
+
+    def _complete(self, word: str, qualifier: bool, quoted: bool) -> Scope | None:
+        """The scope once `word` stands complete here; None if it cannot."""
+        scope, names, expect = self.scope, self.names, self.scope.top.expect
+        keyword = not quoted and word in sql_keywords()
+        if expect == "table":
+            return scope.table(word) if word in names.tables or word in scope.ctes else None
+        if expect == "qualified":
+            table = scope.top.qualified
+            known = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
+            return scope.read(word) if word in known else None
+        if expect == "after_table" and keyword:  # `FROM t WHERE`, `FROM t AS x`, `FROM t JOIN`
+            return scope.keyword(word)
+        if expect in ("alias", "after_table", "cte"):
+            return scope.define(word, names)
+        if qualifier:
+            table = scope.resolve(word, names)
+            if scope.before_from() and (table is None or word in scope.qualifiers()):
+                # an alias the FROM still to come defines (an outer query's alias may be redefined)
+                return scope.qualify(ANY, forward=word) if self._forward_alias(word) else None
+            return None if table is None else scope.qualify(table)
+        if keyword:
+            return scope.keyword(word)
+        if word in sql_functions() or word in scope.columns(names):
+            return scope.value()
+        return None
+
+
+def start_state(schema: Schema) -> SqlState:
+    """The state before the model writes anything, for the schema that built the prompt."""
+    return SqlState(_schema_names(schema))
+
+
+_NAMES: OrderedDict[int, tuple[Schema, SchemaNames]] = OrderedDict()
+
+
+def _schema_names(schema: Schema) -> SchemaNames:
+    """A schema's names, built once per Schema object (rows of one database share it and its masks)."""
+    key = id(schema)
+    if key not in _NAMES or _NAMES[key][0] is not schema:
+        _NAMES[key] = (schema, SchemaNames(schema))
+        if len(_NAMES) > 256:
+            _NAMES.popitem(last=False)
+    return _NAMES[key][1]
+
+
+class _Node:
+    __slots__ = ("children", "ids", "lo", "hi")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.ids: list[int] = []
+        self.lo = self.hi = 0
+
+
+class VocabTrie:
+    """The tokenizer's vocabulary as a character trie of the (lower-cased) text each token adds.
+
+    Special tokens (end of turn, chat markers) are not in the trie: they end the answer, which
+    `SqlState.can_end` decides. `order[node.lo:node.hi]` are the tokens below a node.
+    """
+
+    def __init__(self, tokenizer: Any):
+        import numpy as np
+
+        self.size = len(tokenizer)
+        self.pieces = token_pieces(tokenizer)
+        special = set(tokenizer.all_special_ids) | {
+            i for i, t in getattr(tokenizer, "added_tokens_decoder", {}).items() if t.special
+        }
+        self.special_ids = {i for i in special if i < self.size}
+        self.special = np.array(sorted(self.special_ids), dtype=np.int64)
+        self.root = _Node()
+        for token, piece in enumerate(self.pieces):
+            if token in special or not piece:
+                continue
+            node = self.root
+            for ch in piece.lower():
+                node = node.children.setdefault(ch, _Node())
+            node.ids.append(token)
+        order: list[int] = []
+        stack: list[tuple[_Node, bool]] = [(self.root, False)]
+        while stack:  # number tokens in depth-first order, so a node's tokens are one slice
+            node, done = stack.pop()
+            if done:
+                node.hi = len(order)
+                continue
+            node.lo = len(order)
+            order.extend(node.ids)
+            stack.append((node, True))
+            stack.extend((child, False) for child in node.children.values())
+        self.order = np.array(order, dtype=np.int64)
+
+    def allowed(self, state: SqlState):
+        """Boolean mask over the vocabulary: the tokens `state` accepts."""
+        import numpy as np
+
+        mask = np.zeros(self.size, dtype=bool)
+        if state.can_end():
+            mask[self.special] = True
+        stack = [(self.root, state)]
+        while stack:
+            node, here = stack.pop()
+            for ch, child in node.children.items():
+                after = here.step(ch)
+                if after is None:
+                    continue
+                if after.free and after.mode != "pre" or after.mode == "done":
+                    mask[self.order[child.lo : child.hi]] = True  # nothing below is checked
+                    continue
+                mask[child.ids] = True
+                stack.append((child, after))
+        return mask
+
+
+def token_pieces(tokenizer: Any) -> list[str]:
+    """The text each token adds after others (a leading space kept, as decoding a sequence shows)."""
+    anchor = tokenizer.convert_tokens_to_ids("a")
+    if anchor is None or anchor == tokenizer.unk_token_id:
+        anchor = tokenizer("a", add_special_tokens=False)["input_ids"][-1]
+    base = tokenizer.decode([anchor])
+    return [tokenizer.decode([anchor, i])[len(base) :] for i in range(len(tokenizer))]
+
+
+_TRIES: dict[tuple[str, int], VocabTrie] = {}
+
+
+def vocab_trie(tokenizer: Any) -> VocabTrie:
+    """One trie per tokenizer (about a second to build for a 50k vocabulary)."""
+    key = (getattr(tokenizer, "name_or_path", ""), len(tokenizer))
+    if key not in _TRIES:
+        _TRIES[key] = VocabTrie(tokenizer)
+    return _TRIES[key]
+
+
+class Constraint:
+    """Per decoding row, the SQL state of its answer so far; restricts each step's logits.
+
+    `rows[i]` is the Schema of decoding row i (None: that row is not constrained). A row whose
+    state accepts no token at all (it cannot happen from a valid start, but costs nothing to
+    guard) is released: it decodes unconstrained from then on, and `released` counts it.
+    """
+
+    def __init__(self, tokenizer: Any, rows: Sequence[Schema | None], cache_size: int = 4096):
+        self.trie = vocab_trie(tokenizer)
+        self.states: list[SqlState | None] = [None if s is None else start_state(s) for s in rows]
+        self.masks: OrderedDict[SqlState, Any] = OrderedDict()
+        self.cache_size = cache_size
+        self.released = 0
+
+    def mask(self, state: SqlState):
+        if state in self.masks:
+            self.masks.move_to_end(state)
+            return self.masks[state]
+        mask = self.masks[state] = self.trie.allowed(state)
+        if len(self.masks) > self.cache_size:
+            self.masks.popitem(last=False)
+        return mask
+
+    def accepts(self, state: SqlState, token: int) -> bool:
+        if token in self.trie.special_ids:
+            return state.can_end()
+        return state.feed(self.trie.pieces[token]) is not None
+
+    def restrict(self, rows: Sequence[int], logits: Any, greedy: bool) -> Any:
+        """`logits` (one row per entry of `rows`) with the tokens each row's state rejects at -inf.
+
+        Greedy: the model's ranked tokens are tried in order and those ranked above the first
+        accepted one are masked (the argmax is then the constrained argmax); the whole vocabulary
+        is walked only when none of the first CANDIDATES is accepted.
+        """
+        import torch
+
+        logits = logits.clone()
+        for j, row in enumerate(rows):
+            state = self.states[row]
+            if state is None or state.free and state.mode != "pre":
+                continue
+            if greedy:
+                ranked = logits[j].topk(CANDIDATES).indices.tolist()
+                first = next((k for k, t in enumerate(ranked) if self.accepts(state, t)), None)
+                if first is not None:
+                    logits[j, ranked[:first]] = float("-inf")
+                    continue
+            if state.mode == "pre":
+                continue
+            mask = self.mask(state)
+            if not mask.any():
+                self.states[row], self.released = None, self.released + 1
+                continue
+            logits[j, torch.from_numpy(~mask).to(logits.device)] = float("-inf")
+        return logits
+
+    def advance(self, rows: Sequence[int], tokens: Sequence[int]) -> None:
+        """Move each row's state past the token it took."""
+        for row, token in zip(rows, tokens, strict=True):
+            state = self.states[row]
+            if state is not None and state.mode != "done":
+                self.states[row] = (
+                    state.feed(self.trie.pieces[token]) if token not in self.trie.special_ids else state
+                )
