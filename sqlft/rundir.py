@@ -89,11 +89,12 @@ class RunDir:
     def checkpoints(self, phase: str) -> Path:
         return self.root / phase / "checkpoints"
 
-    def predictions(self, step: str) -> Path:
-        return self.root / step / "predictions.jsonl"
+    def predictions(self, step: str, constrained: bool = False) -> Path:
+        """The step's predictions; `constrained`: those decoded with eval.schema_constrained."""
+        return self.root / step / ("predictions_constrained.jsonl" if constrained else "predictions.jsonl")
 
-    def report(self, step: str) -> Path:
-        return self.root / step / "report.json"
+    def report(self, step: str, constrained: bool = False) -> Path:
+        return self.root / step / ("report_constrained.json" if constrained else "report.json")
 
     @property
     def metrics(self) -> Path:
