@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlft.schema import Schema
@@ -338,23 +339,9 @@ class SqlState:
             and _ALIAS_SHAPE.fullmatch(word) is not None
         )
 
-    def _allowed(self, quoted: bool) -> frozenset[str] | None:
-        """Names that may stand here (None: any name)."""
-        scope, names = self.scope, self.names
-        expect = scope.top.expect
-        if expect in ("alias", "cte", "after_table"):
-            return None
-        if expect == "table":
-            return names.tables | scope.ctes
-        if expect == "qualified":
-            table = scope.top.qualified
-            return scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
-        words = scope.columns(names) | scope.qualifiers() | names.tables
-        return words if quoted else words | free_words()
-
     def _name(self, buf: str, quoted: bool = False) -> SqlState | None:
-        allowed = self._allowed(quoted)
-        if allowed is not None and buf not in _prefixes(allowed) and not self._forward_alias(buf):
+        allowed = _allowed_prefixes(self.names, self.scope, quoted)
+        if allowed is not None and buf not in allowed and not self._forward_alias(buf):
             return None
         return replace(self, mode="qident" if quoted else "word", buf=buf)
 
@@ -391,6 +378,27 @@ class SqlState:
         if word in sql_functions() or word in scope.columns(names):
             return scope.value()
         return None
+
+
+@lru_cache(maxsize=4096)
+def _allowed_prefixes(names: SchemaNames, scope: Scope, quoted: bool) -> frozenset[str] | None:
+    """Prefixes of the names that may stand next in `scope` (None: any name)."""
+    expect = scope.top.expect
+    if expect in ("alias", "cte", "after_table"):
+        return None
+    if expect == "table":
+        words = names.tables | scope.ctes
+    elif expect == "qualified":
+        table = scope.top.qualified
+        words = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
+    else:
+        words = (
+            scope.columns(names)
+            | scope.qualifiers()
+            | names.tables
+            | (frozenset() if quoted else free_words())
+        )
+    return _prefixes(words)
 
 
 def start_state(schema: Schema) -> SqlState:
@@ -472,7 +480,7 @@ class VocabTrie:
                 after = here.step(ch)
                 if after is None:
                     continue
-                if after.free and after.mode != "pre" or after.mode == "done":
+                if after.free and after.mode != "pre":
                     mask[self.order[child.lo : child.hi]] = True  # nothing below is checked
                     continue
                 mask[child.ids] = True
@@ -508,7 +516,10 @@ class Constraint:
     guard) is released: it decodes unconstrained from then on, and `released` counts it.
     """
 
-    def __init__(self, tokenizer: Any, rows: Sequence[Schema | None], cache_size: int = 4096):
+    def __init__(
+        self, tokenizer: Any, rows: Sequence[Schema | None], greedy: bool = True, cache_size: int = 4096
+    ):
+        self.greedy = greedy
         self.trie = vocab_trie(tokenizer)
         self.states: list[SqlState | None] = [None if s is None else start_state(s) for s in rows]
         self.masks: OrderedDict[SqlState, Any] = OrderedDict()
@@ -529,30 +540,39 @@ class Constraint:
             return state.can_end()
         return state.feed(self.trie.pieces[token]) is not None
 
-    def restrict(self, rows: Sequence[int], logits: Any, greedy: bool) -> Any:
+    def restrict(self, rows: Sequence[int], logits: Any) -> Any:
         """`logits` (one row per entry of `rows`) with the tokens each row's state rejects at -inf.
 
-        Greedy: the model's ranked tokens are tried in order and those ranked above the first
-        accepted one are masked (the argmax is then the constrained argmax); the whole vocabulary
-        is walked only when none of the first CANDIDATES is accepted.
+        The model's CANDIDATES best tokens are checked in rank order (as PICARD does). Greedy: the
+        tokens ranked above the first accepted one are masked, so the argmax is the constrained
+        argmax. Sampling: only the accepted candidates stay. The whole vocabulary is walked (trie
+        mask) only when no candidate is accepted.
         """
         import torch
 
         logits = logits.clone()
+        ranked = logits.topk(min(CANDIDATES, logits.shape[-1]), dim=-1).indices.tolist()
         for j, row in enumerate(rows):
             state = self.states[row]
-            if state is None or state.free and state.mode != "pre":
+            if state is None or state.free and state.mode != "pre":  # before the query: SELECT may start it
                 continue
-            if greedy:
-                ranked = logits[j].topk(CANDIDATES).indices.tolist()
-                first = next((k for k, t in enumerate(ranked) if self.accepts(state, t)), None)
-                if first is not None:
-                    logits[j, ranked[:first]] = float("-inf")
-                    continue
-            if state.mode == "pre":
+            accepted = []
+            for k, token in enumerate(ranked[j]):
+                if self.accepts(state, token):
+                    accepted.append(k)
+                    if self.greedy:
+                        break
+            if accepted and self.greedy:  # the tokens ranked above the first accepted one are rejected
+                logits[j, ranked[j][: accepted[0]]] = float("-inf")
                 continue
-            mask = self.mask(state)
-            if not mask.any():
+            if accepted:
+                keep = [ranked[j][k] for k in accepted]
+                kept = logits[j, keep]
+                logits[j] = float("-inf")
+                logits[j, keep] = kept
+                continue
+            mask = self.mask(state) if state.mode != "pre" else None
+            if mask is None or not mask.any():
                 self.states[row], self.released = None, self.released + 1
                 continue
             logits[j, torch.from_numpy(~mask).to(logits.device)] = float("-inf")
@@ -566,3 +586,26 @@ class Constraint:
                 self.states[row] = (
                     state.feed(self.trie.pieces[token]) if token not in self.trie.special_ids else state
                 )
+
+
+def record_schemas(
+    records: Sequence[dict[str, Any]], db_dir: str | Path | None = None, tables_json: str | Path | None = None
+) -> list[Schema]:
+    """The Schema behind each prompt record, as `sqlft data` built it: the record's inline DDL
+    `context`, else its `db_id` in Spider's tables.json (`tables_json`, by default the one in
+    `db_dir`'s parent when it exists) or `<db_dir>/<db_id>/<db_id>.sqlite`."""
+    from sqlft.data.records import DataError, Example
+    from sqlft.schema import SchemaStore
+
+    if tables_json is None and db_dir is not None and (Path(db_dir).parent / "tables.json").is_file():
+        tables_json = Path(db_dir).parent / "tables.json"
+    store = SchemaStore(db_dir, tables_json)
+    schemas = []
+    for index, record in enumerate(records):
+        try:
+            schemas.append(store.for_example(Example.from_dict({"source": "record", **record})))
+        except DataError as error:
+            raise DataError(
+                f"record {index}: {error}. Schema-constrained decoding needs every schema"
+            ) from error
+    return schemas

@@ -18,9 +18,12 @@ import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlft.extract import answer_complete, extract_sql
+
+if TYPE_CHECKING:
+    from sqlft.schema import Schema
 
 # Turn-end tokens of common chat templates; generation stops at any of those in the vocabulary.
 CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>")
@@ -324,13 +327,15 @@ def _decode(
     pick: Any,
     on_step: Any,
     answer_ended: Any = None,
+    constraint: Any = None,
 ) -> list[tuple[list[int], float]]:
     """Continue each row: (new tokens without the stop token, mean log-prob over its steps).
 
     Rows start in order, at most `slots` decode together. A row that stops leaves the batch and
     the KV cache; once a quarter of the slots are free, waiting rows join the running batch, so
     slots do not idle while the slowest row finishes. (Models with sliding-window cache layers,
-    which cannot be joined, decode one group's batch at a time.)
+    which cannot be joined, decode one group's batch at a time.) A `constraint`
+    (`sqlft.constrained.Constraint`) restricts each row's next token to what its schema allows.
     """
     import torch
 
@@ -357,7 +362,11 @@ def _decode(
             else:
                 cache, logits, mask, next_pos = started
             active = torch.cat([active, torch.tensor(take, dtype=torch.long)])
+        if constraint is not None:
+            logits = constraint.restrict(active.tolist(), logits)
         tokens, logps = pick(logits)
+        if constraint is not None:
+            constraint.advance(active.tolist(), tokens.tolist())
         stopped = torch.isin(tokens, stops).tolist()
         live = []
         for j, (row, tok, logp) in enumerate(
@@ -407,6 +416,7 @@ def generate_sql(
     add_special_tokens: bool = False,
     progress: bool = True,
     stop_after_answer: bool = True,
+    schemas: Sequence[Schema | None] | None = None,
 ) -> list[Generation]:
     """Answer each prompt (already chat-templated text) with SQL; output order = input order.
 
@@ -414,7 +424,9 @@ def generate_sql(
     Prompts are tokenized without special tokens by default, since the chat template already
     wrote them (the same convention as `sqlft.prompts`). With `stop_after_answer` a sequence also
     stops once its text holds a whole first statement (`extract.answer_complete`): zero-shot
-    models explain their query at length, and only the query is kept.
+    models explain their query at length, and only the query is kept. `schemas` (one per
+    prompt, the Schema that wrote it; None leaves that prompt free) turns on schema-constrained
+    decoding: every table and column the model names exists (`sqlft.constrained`).
     """
     import torch
     from tqdm.auto import tqdm
@@ -428,6 +440,10 @@ def generate_sql(
         )
     if not prompts:
         return []
+    if schemas is not None and len(schemas) != len(prompts):
+        raise ValueError(
+            f"schemas has {len(schemas)} entries for {len(prompts)} prompts; give one per prompt"
+        )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     generator = None
     if seed is not None:
@@ -437,6 +453,11 @@ def generate_sql(
         if not ids:
             raise ValueError(f"prompt {i} is empty after tokenization; give every record a prompt")
     order = [(g, i) for g, group in enumerate(plan_groups(encoded)) for i in group for _ in range(n)]
+    constraint = None
+    if schemas is not None:
+        from sqlft.constrained import Constraint
+
+        constraint = Constraint(tokenizer, [schemas[i] for _, i in order], greedy=not do_sample)
     was_training = model.training
     model.eval()
     bar = tqdm(total=len(order), unit="seq", desc="generate", disable=not progress)
@@ -465,6 +486,7 @@ def generate_sql(
                 pick=lambda logits: _pick(logits, do_sample, temperature, top_p, generator),
                 on_step=on_step,
                 answer_ended=answer_ended if stop_after_answer else None,
+                constraint=constraint,
             )
     finally:
         bar.close()
