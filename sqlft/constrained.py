@@ -31,6 +31,7 @@ from sqlft.schema import Schema
 ANY = "*"  # a table whose columns are not known (a subquery, a CTE): any column of the schema
 FREE_MODES = ("pre", "string", "string_end", "line_comment", "block_comment", "block_end", "done")
 STARTS = ("select", "with")
+CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
 _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]*")  # one name, not a query: T1, s, sc2
 CANDIDATES = 48  # ranked tokens tried in greedy mode before the whole vocabulary is walked
 
@@ -95,6 +96,8 @@ class Frame:
     forward: str = ""  # the alias of `X.` when the FROM that defines it is still to come
     query: bool = True  # False: a parenthesis inside an expression (function arguments, IN lists)
     derived: bool = False  # opened right after FROM/JOIN: a subquery used as a table
+    bare: tuple[str, ...] = ()  # columns named without a qualifier before this query's FROM
+    forward_aliases: tuple[str, ...] = ()  # qualifiers used before this query's FROM defines them
 
 
 @dataclass(frozen=True)
@@ -115,10 +118,36 @@ class Scope:
     def _set(self, **changes: Any) -> Scope:
         return replace(self, frames=(*self.frames[:-1], replace(self.top, **changes)))
 
+    def _query(self) -> int:
+        """Index of the innermost query frame."""
+        return next((i for i in range(len(self.frames) - 1, -1, -1) if self.frames[i].query), 0)
+
+    def _note(self, **extra: tuple[str, ...]) -> Scope:
+        """Add to the innermost query frame's `bare` or `forward_aliases`."""
+        i = self._query()
+        frame = self.frames[i]
+        frame = replace(frame, **{key: (*getattr(frame, key), *value) for key, value in extra.items()})
+        return replace(self, frames=(*self.frames[:i], frame, *self.frames[i + 1 :]))
+
     def before_from(self) -> bool:
         """Whether the innermost query has no FROM yet: its select list may use aliases defined later."""
-        frame = next((f for f in reversed(self.frames) if f.query), self.frames[0])
-        return not frame.has_from
+        return not self.frames[self._query()].has_from
+
+    def from_complete(self, names: SchemaNames) -> bool:
+        """Whether the FROM clause being left provides what the select list read before it: every
+        alias it used, and a table holding each column it named bare."""
+        i = self._query()
+        query = self.frames[i]
+        if not (query.has_from and query.clause == "from"):
+            return True
+        defined = {alias for alias, _ in self.aliases} | set(query.tables)
+        if any(alias not in defined for alias in query.forward_aliases):
+            return False
+        tables = [t for frame in self.frames[: i + 1] for t in frame.tables]
+        if ANY in tables:
+            return True
+        columns = frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
+        return all(column in columns for column in query.bare)
 
     def resolve(self, name: str, names: SchemaNames) -> str | None:
         """The table behind a qualifier (an alias, a table, a CTE: ANY); None if there is none."""
@@ -146,10 +175,16 @@ class Scope:
 
     def keyword(self, word: str) -> Scope:
         top = self.top
-        if word == "select":
-            return self._set(query=True, tables=(), has_from=False, clause="select", expect="column")
-        if word in ("union", "intersect", "except"):
-            return self._set(tables=(), has_from=False, clause="select", expect="column")
+        if word in ("select", "union", "intersect", "except"):  # a new query at this level
+            return self._set(
+                query=True,
+                tables=(),
+                has_from=False,
+                clause="select",
+                expect="column",
+                bare=(),
+                forward_aliases=(),
+            )
         if word == "from":
             return self._set(has_from=True, clause="from", expect="table")
         if word == "join":
@@ -181,7 +216,8 @@ class Scope:
         return replace(self, aliases=(*self.aliases, (name, table)), pending=pending)._set(expect="column")
 
     def qualify(self, table: str, forward: str = "") -> Scope:
-        return self._set(expect="qualified", qualified=table, forward=forward)
+        scope = self._note(forward_aliases=(forward,)) if forward else self
+        return scope._set(expect="qualified", qualified=table, forward=forward)
 
     def read(self, column: str) -> Scope:
         """A qualified column was written; remember it if its alias is still to be defined."""
@@ -249,8 +285,10 @@ class SqlState:
         return state
 
     def can_end(self) -> bool:
-        """Whether the answer may stop here: no name left half written."""
-        return self.step("\n") is not None
+        """Whether the answer may stop here: no name left half written, and the FROM provides
+        the names the select list used."""
+        after = self.step("\n")
+        return after is not None and (after.free or after.scope.from_complete(self.names))
 
     def step(self, ch: str) -> SqlState | None:
         mode = self.mode
@@ -311,18 +349,22 @@ class SqlState:
             return replace(self, mode="number") if ch.isdigit() else self._name(ch.lower())
         if ch.isspace():
             return self
+        if ch == '"' and self.scope.top.expect in ("table", "qualified"):  # FROM "order", T1."group"
+            return replace(self, mode="qident", quote=ch)
         if ch in "'\"":  # SQLite reads "x" as a string when no column is called x: Spider does that
             return replace(self, mode="string", quote=ch)
         if ch in "`[":
             return replace(self, mode="qident", quote="]" if ch == "[" else "`")
         if ch == ";":
-            return replace(self, mode="done")
+            return replace(self, mode="done") if self.scope.from_complete(self.names) else None
         if ch in "-/":
             return replace(self, mode="dash" if ch == "-" else "slash")
         scope = self.scope
         if ch == "(":
             scope = scope.open()
         elif ch == ")":
+            if scope.top.query and not scope.from_complete(self.names):
+                return None
             scope = scope.close()
         elif ch == ",":
             scope = scope.comma()
@@ -363,20 +405,26 @@ class SqlState:
             table = scope.top.qualified
             known = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
             return scope.read(word) if word in known else None
+        if keyword and word in CLAUSE_ENDS and not scope.from_complete(names):
+            return None
         if expect == "after_table" and keyword:  # `FROM t WHERE`, `FROM t AS x`, `FROM t JOIN`
             return scope.keyword(word)
         if expect in ("alias", "after_table", "cte"):
             return scope.define(word, names)
         if qualifier:
             table = scope.resolve(word, names)
-            if scope.before_from() and (table is None or word in scope.qualifiers()):
-                # an alias the FROM still to come defines (an outer query's alias may be redefined)
+            if scope.before_from() and (
+                table is None or table == word and self._forward_alias(word) or word in scope.qualifiers()
+            ):
+                # an alias the FROM still to come defines (it may shadow a table or an outer alias)
                 return scope.qualify(ANY, forward=word) if self._forward_alias(word) else None
             return None if table is None else scope.qualify(table)
         if keyword:
             return scope.keyword(word)
-        if word in sql_functions() or word in scope.columns(names):
+        if word in sql_functions() or word in scope.select_aliases:
             return scope.value()
+        if word in scope.columns(names):  # before the FROM: checked once the FROM is complete
+            return (scope._note(bare=(word,)) if scope.before_from() else scope).value()
         return None
 
 
@@ -603,7 +651,9 @@ def record_schemas(
     schemas = []
     for index, record in enumerate(records):
         try:
-            schemas.append(store.for_example(Example.from_dict({"source": "record", **record})))
+            schemas.append(
+                store.for_example(Example.from_dict({"source": "record", "question": "", **record}))
+            )
         except DataError as error:
             raise DataError(
                 f"record {index}: {error}. Schema-constrained decoding needs every schema"

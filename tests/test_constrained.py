@@ -1,0 +1,189 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sqlft import testing
+from sqlft.constrained import Constraint, record_schemas, start_state, token_pieces, vocab_trie
+from sqlft.generate import generate_sql
+from sqlft.schema import Column, Schema, SchemaStore, Table
+
+SPIDER = Path(__file__).resolve().parents[2] / "shared" / "spider"
+
+CONCERTS = Schema.from_ddl(
+    """
+    CREATE TABLE singer (singer_id int, name text, country text, song_name text, age int);
+    CREATE TABLE stadium (stadium_id int, name text, capacity int);
+    CREATE TABLE concert (concert_id int, concert_name text, stadium_id int, year text);
+    CREATE TABLE "order" ("group" int, "select" text, "from" text);
+    """,
+    "sqlite",
+)
+
+
+def accepts(sql: str, schema: Schema = CONCERTS) -> bool:
+    state = start_state(schema).feed(sql)
+    return state is not None and state.can_end()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT name FROM singer",
+        "select NAME, Country from SINGER order by AGE desc",
+        "SELECT T1.name FROM singer AS T1 JOIN concert AS T2 ON T1.singer_id = T2.concert_id",
+        "SELECT s.name FROM singer s, stadium st WHERE st.capacity > 10",
+        "SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer)",
+        "SELECT count(*) FROM (SELECT country FROM singer GROUP BY country) AS t",
+        "WITH big AS (SELECT stadium_id AS sid FROM stadium) SELECT sid FROM big",
+        "SELECT * FROM singer",
+        "SELECT T1.* FROM singer AS T1",
+        "SELECT count(*) AS n FROM singer ORDER BY n",
+        "SELECT name FROM singer WHERE country = \"France\" AND name LIKE 'Jo%'",
+        'SELECT "group", [select] FROM "order"',
+        'SELECT T1."from" FROM "order" AS T1',
+        "SELECT name FROM singer UNION SELECT name FROM stadium",
+        "SELECT name FROM singer -- a comment naming nothing_real\nWHERE age > 3.5",
+        "Here it is:\n```sql\nSELECT name FROM singer\n```\nThe query selects made_up names.",
+        "SELECT name FROM singer; SELECT whatever FROM nowhere",
+    ],
+)
+def test_accepts_queries_that_name_only_what_exists(sql: str) -> None:
+    assert accepts(sql), sql
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT nam FROM singer",  # a prefix is not a name
+        "SELECT title FROM singer",  # no such column anywhere
+        "SELECT name FROM singers",  # no such table
+        "SELECT name FROM singer WHERE capacity > 1",  # capacity is stadium's, not in scope
+        "SELECT T1.capacity FROM singer AS T1",  # alias used before its FROM: checked when defined
+        "SELECT T2.song_name FROM singer AS T1 JOIN stadium AS T2 ON T1.name = T2.name",
+        "SELECT s.name FROM singer s WHERE x.age > 1",  # unknown qualifier
+        "SELECT [titel] FROM singer",
+        'SELECT name FROM "orders"',
+        "WITH big AS (SELECT name FROM stadium) SELECT name FROM bigger",
+    ],
+)
+def test_rejects_names_the_schema_does_not_define(sql: str) -> None:
+    assert not accepts(sql), sql
+
+
+def test_a_shared_column_is_allowed_from_either_table_and_a_partial_name_cannot_end() -> None:
+    assert accepts("SELECT T1.name, T2.name FROM singer AS T1 JOIN stadium AS T2 ON T1.age = T2.capacity")
+    state = start_state(CONCERTS).feed("SELECT nam")
+    assert state is not None and not state.can_end()
+    assert state.feed("e ") is not None
+
+
+def test_schemas_of_one_and_of_fifty_tables() -> None:
+    one = Schema([Table("only", [Column("x")])])
+    assert accepts("SELECT x FROM only", one) and not accepts("SELECT y FROM only", one)
+    fifty = Schema([Table(f"t{i}", [Column(f"c{i}"), Column("shared")]) for i in range(50)])
+    assert accepts("SELECT T1.c49, T2.shared FROM t49 AS T1 JOIN t7 AS T2 ON T1.shared = T2.c7", fifty)
+    assert not accepts("SELECT c48 FROM t49", fifty)
+    assert not accepts("SELECT c1 FROM t50", fifty)
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    from transformers import AutoTokenizer
+
+    from sqlft.model import embedded_model_path
+
+    return AutoTokenizer.from_pretrained(embedded_model_path())
+
+
+@pytest.mark.skipif(not (SPIDER / "dev.json").is_file(), reason="needs ../shared/spider")
+def test_every_spider_dev_gold_passes_token_by_token(smollm2_tokenizer) -> None:
+    """Teacher forcing: each of the 1,034 gold queries, tokenized by SmolLM2, has every token
+    accepted by the constraint built from its database's schema, and may end after the last."""
+    tokenizer = smollm2_tokenizer
+    store = SchemaStore(tables_json=SPIDER / "tables.json")
+    questions = json.loads((SPIDER / "dev.json").read_text())
+    assert len(questions) == 1034
+    blocked = []
+    for question in questions:
+        constraint = Constraint(tokenizer, [store.for_db(question["db_id"])])
+        ids = tokenizer(question["query"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+        for token in ids:
+            if not constraint.accepts(constraint.states[0], token):
+                blocked.append((question["query"], tokenizer.decode([token])))
+                break
+            constraint.advance([0], [token])
+    assert blocked == []
+
+
+@pytest.mark.skipif(not (SPIDER / "dev.json").is_file(), reason="needs ../shared/spider")
+def test_trie_masks_hold_the_gold_token_and_not_unknown_names(smollm2_tokenizer) -> None:
+    tokenizer = smollm2_tokenizer
+    trie = vocab_trie(tokenizer)
+    schema = SchemaStore(tables_json=SPIDER / "tables.json").for_db("concert_singer")
+    gold = "SELECT T2.Name FROM singer_in_concert AS T1 JOIN singer AS T2 ON T1.Singer_ID = T2.Singer_ID"
+    constraint = Constraint(tokenizer, [schema])
+    for token in tokenizer(gold, add_special_tokens=False)["input_ids"]:
+        state = constraint.states[0]
+        if not state.free:
+            mask = trie.allowed(state)
+            assert mask[token], tokenizer.decode([token])
+            allowed = [i for i in range(trie.size) if mask[i] and i not in trie.special_ids][:200]
+            assert all(state.feed(trie.pieces[i]) is not None for i in allowed)
+        constraint.advance([0], [token])
+    mask = trie.allowed(start_state(schema).feed("SELECT count(*) FROM"))
+    vocab = tokenizer.get_vocab()
+    assert mask[vocab["Ġsinger"]] and mask[vocab["Ġstadium"]] and not mask[vocab["Ġpeople"]]
+
+
+def test_token_pieces_keep_leading_spaces(smollm2_tokenizer) -> None:
+    ids = smollm2_tokenizer("SELECT name FROM singer", add_special_tokens=False)["input_ids"]
+    pieces = token_pieces(smollm2_tokenizer)
+    assert "".join(pieces[i] for i in ids) == "SELECT name FROM singer"
+
+
+def test_greedy_restrict_keeps_the_best_accepted_token(smollm2_tokenizer) -> None:
+    tokenizer = smollm2_tokenizer
+    constraint = Constraint(tokenizer, [CONCERTS])
+    for token in tokenizer("SELECT name FROM", add_special_tokens=False)["input_ids"]:
+        constraint.advance([0], [token])
+    vocab = tokenizer.get_vocab()
+    logits = torch.zeros(1, len(tokenizer))
+    logits[0, vocab["Ġpeople"]] = 5.0  # the model's favourite: no such table
+    logits[0, vocab["Ġsinger"]] = 4.0
+    restricted = constraint.restrict([0], logits)
+    assert restricted[0].argmax().item() == vocab["Ġsinger"]
+    assert restricted[0, vocab["Ġpeople"]] == float("-inf")
+
+
+def test_generate_with_schemas_writes_only_names_of_the_schema() -> None:
+    """The tiny test model, constrained: every answer reads through the constraint, and prompts
+    without a schema decode as before."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = testing.tiny_model_path("llama", warm_up=True)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    examples = testing.corpus_examples()[:6]
+    prompts = [testing.chat_prompt(tokenizer, e.question) for e in examples]
+    schemas = [Schema.from_ddl(e.context, "sqlite") if e.context else None for e in examples]
+    assert any(schemas)
+    plain = generate_sql(model, tokenizer, prompts, max_new_tokens=32, progress=False)
+    constrained = generate_sql(
+        model, tokenizer, prompts, max_new_tokens=32, progress=False, schemas=[None, *schemas[1:]]
+    )
+    assert constrained[0].raw == plain[0].raw
+    for generation, schema in zip(constrained[1:], schemas[1:], strict=True):
+        if schema is not None:
+            assert start_state(schema).feed(generation.raw) is not None, generation.raw
+
+
+def test_record_schemas_read_inline_context_and_databases(tmp_path) -> None:
+    db = testing.make_sqlite_db(tmp_path / "shop" / "shop.sqlite")
+    records = [
+        {"prompt": "p", "sql": "SELECT 1", "db_id": "shop"},
+        {"prompt": "p", "sql": "x", "context": "CREATE TABLE a (b int);"},
+    ]
+    first, second = record_schemas(records, db.parent.parent)
+    assert first.tables and second.table_names == ["a"]
