@@ -59,6 +59,7 @@ class SQLSampleCallback(TrainerCallback):
         batch_size: int = 8,
         csv_path: str | Path | None = None,
         show: bool = True,
+        schema_constrained: bool = False,
     ):
         if not records:
             raise ValueError("SQLSampleCallback needs at least one record with a prompt")
@@ -69,6 +70,11 @@ class SQLSampleCallback(TrainerCallback):
         self.batch_size = batch_size
         self.csv_path = Path(csv_path) if csv_path else None
         self.show = show
+        self.schemas = None
+        if schema_constrained:  # the samples name only tables and columns of their schema
+            from sqlft.constrained import record_schemas
+
+            self.schemas = record_schemas(records, db_dir)
         self.history: list[dict[str, Any]] = []
 
     def sample(self, model: Any, step: int) -> list[dict[str, Any]]:
@@ -85,6 +91,7 @@ class SQLSampleCallback(TrainerCallback):
                 batch_size=self.batch_size,
                 max_new_tokens=self.max_new_tokens,
                 progress=False,
+                schemas=self.schemas,
             )
         finally:
             model.train(was_training)

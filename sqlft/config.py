@@ -87,6 +87,7 @@ class EvalSection:
     max_new_tokens: int = 256
     timeout: float = 10.0
     num_samples: int = 1  # > 1 adds self-consistency rows next to greedy
+    schema_constrained: bool = False  # also decode with only the schema's names (sqlft.constrained)
 
 
 @dataclass

@@ -131,6 +131,22 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
     write_jsonl(predictions, run.predictions(step))
     report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
     write_report(report, run.report(step))
+    if e.schema_constrained:  # the same questions decoded again, naming only the schema's tables and columns
+        from sqlft.constrained import record_schemas
+
+        constrained = predict_records(
+            model,
+            tokenizer,
+            prepared.records,
+            batch_size=e.batch_size,
+            max_new_tokens=e.max_new_tokens,
+            schemas=record_schemas(prepared.records, prepared.db_dir),
+        )
+        write_jsonl(constrained, run.predictions(step, constrained=True))
+        write_report(
+            evaluate_predictions(constrained, prepared.db_dir, timeout_s=e.timeout),
+            run.report(step, constrained=True),
+        )
     if step in PHASES:  # the phase's adapter explains itself wherever it is copied or pushed
         from sqlft.modelcard import write_model_card
 
@@ -198,6 +214,7 @@ def train_phase(config: Preset, phase: str, run: RunDir, *, live_plot: bool = Fa
                 db_dir=dev.db_dir,
                 max_new_tokens=config.eval.max_new_tokens,
                 csv_path=run.root / phase / "sql_samples.csv",
+                schema_constrained=config.eval.schema_constrained,
             )
         )
     if live_plot:

@@ -157,26 +157,30 @@ def test_greedy_restrict_keeps_the_best_accepted_token(smollm2_tokenizer) -> Non
     assert restricted[0, vocab["Ġpeople"]] == float("-inf")
 
 
-def test_generate_with_schemas_writes_only_names_of_the_schema() -> None:
-    """The tiny test model, constrained: every answer reads through the constraint, and prompts
-    without a schema decode as before."""
+@pytest.fixture(scope="module")
+def tiny_llama():
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = testing.tiny_model_path("llama", warm_up=True)
-    tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-    examples = testing.corpus_examples()[:6]
-    prompts = [testing.chat_prompt(tokenizer, e.question) for e in examples]
-    schemas = [Schema.from_ddl(e.context, "sqlite") if e.context else None for e in examples]
-    assert any(schemas)
+    return path, model, AutoTokenizer.from_pretrained(path)
+
+
+def test_generate_with_schemas_writes_only_names_of_the_schema(tiny_llama) -> None:
+    """The tiny test model answers with singer.age and the concert table; with a schema that has
+    neither, its constrained answers name only what the schema has, and a prompt without a schema
+    (None) decodes exactly as without the constraint."""
+    _, model, tokenizer = tiny_llama
+    prompts = [testing.chat_prompt(tokenizer, q) for q, _ in testing.CORPUS[:8]]
+    narrow = Schema.from_ddl("CREATE TABLE singer (singer_id int, name text, country text);", "sqlite")
     plain = generate_sql(model, tokenizer, prompts, max_new_tokens=32, progress=False)
     constrained = generate_sql(
-        model, tokenizer, prompts, max_new_tokens=32, progress=False, schemas=[None, *schemas[1:]]
+        model, tokenizer, prompts, max_new_tokens=32, progress=False, schemas=[None] + [narrow] * 7
     )
     assert constrained[0].raw == plain[0].raw
-    for generation, schema in zip(constrained[1:], schemas[1:], strict=True):
-        if schema is not None:
-            assert start_state(schema).feed(generation.raw) is not None, generation.raw
+    assert any(start_state(narrow).feed(g.raw) is None for g in plain[1:])
+    for generation in constrained[1:]:
+        assert start_state(narrow).feed(generation.raw) is not None, generation.raw
 
 
 def test_record_schemas_read_inline_context_and_databases(tmp_path) -> None:
@@ -187,3 +191,48 @@ def test_record_schemas_read_inline_context_and_databases(tmp_path) -> None:
     ]
     first, second = record_schemas(records, db.parent.parent)
     assert first.tables and second.table_names == ["a"]
+
+
+def _records(tokenizer, n: int = 4) -> list[dict]:
+    return [
+        {"question": q, "sql": s, "db_id": testing.DB_ID, "prompt": testing.chat_prompt(tokenizer, q)}
+        for q, s in testing.CORPUS[:n]
+    ]
+
+
+def test_predict_schema_constrained_flag(tiny_llama, tmp_path, capsys) -> None:
+    from sqlft.cli import main
+
+    path, _, tokenizer = tiny_llama
+    db_dir = testing.make_sqlite_db(tmp_path / "db" / testing.DB_ID / f"{testing.DB_ID}.sqlite").parents[1]
+    data = tmp_path / "dev.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _records(tokenizer)))
+    out = tmp_path / "pred.jsonl"
+    args = ["predict", "--model", str(path), "--data", str(data), "--out", str(out), "--max-new-tokens", "24"]
+    assert main([*args, "--schema-constrained", "--db-dir", str(db_dir)]) == 0
+    schema = Schema.from_sqlite(db_dir / testing.DB_ID / f"{testing.DB_ID}.sqlite")
+    for line in out.read_text().splitlines():
+        assert start_state(schema).feed(json.loads(line)["raw"]) is not None
+    assert main([*args, "--schema-constrained", "--db-dir", str(tmp_path / "nowhere")]) == 2
+    assert "record 0" in capsys.readouterr().err
+
+
+def test_predict_and_score_writes_both_decodings_when_the_key_is_on(tiny_llama, tmp_path) -> None:
+    from sqlft.config import load_preset
+    from sqlft.data.prepare import Prepared
+    from sqlft.data.records import LoadReport
+    from sqlft.recipe import predict_and_score
+    from sqlft.rundir import RunDir
+
+    _, model, tokenizer = tiny_llama
+    db_dir = testing.make_sqlite_db(tmp_path / "db" / testing.DB_ID / f"{testing.DB_ID}.sqlite").parents[1]
+    prepared = Prepared(_records(tokenizer, 3), LoadReport("test", "x"), {}, db_dir)
+    run = RunDir(tmp_path / "run")
+    run.step_dir("baseline")
+    config = load_preset(
+        "smoke", {"eval.schema_constrained": True, "eval.num_samples": 1, "eval.max_new_tokens": 16}
+    )
+    predict_and_score(config, model, tokenizer, prepared, run, "baseline")
+    for constrained in (False, True):
+        assert run.report("baseline", constrained=constrained).is_file()
+        assert len(run.predictions("baseline", constrained=constrained).read_text().splitlines()) == 3

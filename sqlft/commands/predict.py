@@ -31,6 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (N > 1)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (N > 1)")
     parser.add_argument("--limit", type=int, help="predict only the first N records")
+    parser.add_argument(
+        "--schema-constrained",
+        action="store_true",
+        help="name only tables and columns of each record's schema (inline context or its database)",
+    )
+    parser.add_argument(
+        "--db-dir",
+        help="folder of <db_id>/<db_id>.sqlite for --schema-constrained (default: what sqlft data recorded)",
+    )
 
 
 def read_records(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -57,6 +66,20 @@ def read_records(path: str | Path, limit: int | None = None) -> list[dict[str, A
     if not records:
         raise DataError(f"{path}: no records. Fix: point --data at a file written by `sqlft data`")
     return records
+
+
+def constrained_schemas(args: argparse.Namespace, records: list[dict[str, Any]]) -> list:
+    """Each record's Schema for --schema-constrained; the database folder defaults to the one
+    `sqlft data` wrote into `<data>.meta.json`."""
+    import json
+
+    from sqlft.constrained import record_schemas
+
+    db_dir = args.db_dir
+    meta = Path(args.data).with_name(Path(args.data).stem + ".meta.json")
+    if db_dir is None and meta.is_file():
+        db_dir = json.loads(meta.read_text(encoding="utf-8")).get("db_dir")
+    return record_schemas(records, db_dir)
 
 
 def chat_suffix(tokenizer: Any) -> str | None:
@@ -93,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         records = read_records(args.data, args.limit)
+        schemas = constrained_schemas(args, records) if args.schema_constrained else None
         model, tokenizer = load_for_inference(
             args.model, args.adapter, args.quantization, allow_other_base=args.allow_other_base
         )
@@ -120,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_p=args.top_p,
         seed=args.seed if sampling else None,
+        schemas=schemas,
     )
     out = write_jsonl(predictions, args.out)
     empty = sum(not p["pred"] for p in predictions)
