@@ -134,14 +134,28 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
     if e.schema_constrained:  # the same questions decoded again, naming only the schema's tables and columns
         from sqlft.constrained import record_schemas
 
+        schemas = record_schemas(prepared.records, prepared.db_dir)
         constrained = predict_records(
             model,
             tokenizer,
             prepared.records,
             batch_size=e.batch_size,
             max_new_tokens=e.max_new_tokens,
-            schemas=record_schemas(prepared.records, prepared.db_dir),
+            schemas=schemas,
         )
+        if e.num_samples > 1:  # its self-consistency candidates are constrained too
+            from sqlft.generate import add_sampled_candidates
+
+            add_sampled_candidates(
+                model,
+                tokenizer,
+                constrained,
+                e.num_samples,
+                batch_size=e.batch_size,
+                max_new_tokens=e.max_new_tokens,
+                seed=0,
+                schemas=schemas,
+            )
         write_jsonl(constrained, run.predictions(step, constrained=True))
         write_report(
             evaluate_predictions(constrained, prepared.db_dir, timeout_s=e.timeout),

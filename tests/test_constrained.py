@@ -230,9 +230,30 @@ def test_predict_and_score_writes_both_decodings_when_the_key_is_on(tiny_llama, 
     run = RunDir(tmp_path / "run")
     run.step_dir("baseline")
     config = load_preset(
-        "smoke", {"eval.schema_constrained": True, "eval.num_samples": 1, "eval.max_new_tokens": 16}
+        "smoke", {"eval.schema_constrained": True, "eval.num_samples": 2, "eval.max_new_tokens": 16}
     )
     predict_and_score(config, model, tokenizer, prepared, run, "baseline")
     for constrained in (False, True):
         assert run.report("baseline", constrained=constrained).is_file()
-        assert len(run.predictions("baseline", constrained=constrained).read_text().splitlines()) == 3
+        lines = run.predictions("baseline", constrained=constrained).read_text().splitlines()
+        assert len(lines) == 3 and all(len(json.loads(line)["candidates"]) == 2 for line in lines)
+
+
+def test_sampled_candidates_are_constrained_too(tiny_llama) -> None:
+    _, model, tokenizer = tiny_llama
+    prompts = [testing.chat_prompt(tokenizer, q) for q, _ in testing.CORPUS[:3]]
+    narrow = Schema.from_ddl("CREATE TABLE singer (singer_id int, name text, country text);", "sqlite")
+    generations = generate_sql(
+        model,
+        tokenizer,
+        prompts,
+        max_new_tokens=24,
+        progress=False,
+        do_sample=True,
+        num_return_sequences=3,
+        temperature=1.5,
+        seed=0,
+        schemas=[narrow] * 3,
+    )
+    for candidate in (c for g in generations for c in g.candidates):
+        assert start_state(narrow).feed(candidate.raw) is not None, candidate.raw
