@@ -287,6 +287,34 @@ def gguf_section(r: dict) -> list[str]:
     ]
 
 
+def constrained_section(r: dict) -> list[str]:
+    n = r["heldout_questions"]
+    lines = [
+        f"**Schema-constrained decoding** ({ran(r)}): {r['model']}, {n} held-out questions (every "
+        f"{nth(r.get('every', 3))}), greedy at batch {r['batch_size']}, without and with "
+        "`generate_sql(schemas=...)`:",
+        "",
+        "| decoding | exec acc (95% interval) | unknown table/column | valid SQL | new tokens/s | seconds |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name in ("plain", "constrained"):
+        m = r[name]
+        lines.append(
+            f"| {name} | {pct(m['exec_accuracy'])} ±{interval(m['exec_accuracy'], n)} | "
+            f"{pct(m['unknown_name_rate'])} | {pct(m['valid_rate'])} | {m['tokens_per_s']} | {m['seconds']} |"
+        )
+    unknown, ratio = r["constrained"]["unknown_name_rate"], r["time_ratio"]
+    return [
+        *lines,
+        "",
+        f"Constrained decoding took {ratio:.2f}x the plain time ({r['time_per_token_ratio']:.2f}x per "
+        f"generated token). Issue 12's goals: unknown-name failures at most 5% "
+        f"({'met' if unknown <= 0.05 else 'not met'}: {pct(unknown)}), time at most 1.3x at batch 16 "
+        f"({'met' if ratio <= 1.3 else 'not met'}).",
+        "",
+    ]
+
+
 SECTIONS = {
     "bench_demo": demo_section,
     "bench_learning": learning_section,
@@ -296,6 +324,8 @@ SECTIONS = {
     "bench_ablations": ablations_section,
     "bench_ablations_64steps": longer_ablations_section,
     "bench_consistency": consistency_section,
+    "bench_constrained": constrained_section,
+    "bench_constrained_adapter": constrained_section,
     "bench_generate": generate_section,
     "bench_train": train_section,
     "bench_eval": eval_section,
