@@ -8,11 +8,12 @@ position: after FROM/JOIN a table (or CTE), in a column position a column of the
 literals are free. Before the statement starts (prose, a code fence) and after it ends (`;`,
 closing fence) nothing is checked. Everything is compared case-insensitively, as SQLite does.
 
-`VocabTrie` holds the tokenizer's vocabulary as a character trie: the tokens allowed after a
-state are found by walking only the branches the state accepts, and cached per state (rows of
-one schema reach the same states). Greedy decoding needs no mask at all: the first of the
-model's ranked tokens that the state accepts is the constrained argmax. `Constraint` keeps one
-state per decoding row and is what `sqlft.generate` calls.
+Each step, a row's state checks the model's best-ranked tokens in order (as PICARD does): the
+first one accepted is the constrained argmax, so greedy decoding needs no vocabulary mask.
+Only when none of them is accepted is the whole vocabulary walked: `VocabTrie` holds it as a
+character trie, and the walk follows only the branches the state accepts (masks are cached per
+state; rows of one schema reach the same states). `Constraint` keeps one state per decoding row
+and is what `sqlft.generate` calls.
 """
 
 from __future__ import annotations
@@ -33,21 +34,16 @@ FREE_MODES = ("pre", "string", "string_end", "line_comment", "block_comment", "b
 STARTS = ("select", "with")
 CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
 _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]*")  # one name, not a query: T1, s, sc2
-CANDIDATES = 48  # ranked tokens tried in greedy mode before the whole vocabulary is walked
+CANDIDATES = 48  # the model's best tokens checked one by one before the whole vocabulary is walked
 
 
 @lru_cache(maxsize=1)
-def sql_keywords() -> dict[str, str]:
-    """Single words of sqlglot's SQLite keyword table, lower case, with their token type name."""
+def sql_keywords() -> frozenset[str]:
+    """The words of sqlglot's SQLite keyword table, lower case (`GROUP BY` gives group and by)."""
     from sqlglot.dialects.sqlite import SQLite
 
-    words: dict[str, str] = {}
-    for text, token_type in SQLite.Tokenizer.KEYWORDS.items():
-        parts = text.lower().split()
-        if all(p.isidentifier() for p in parts):
-            for part in parts:
-                words.setdefault(part, token_type.name if len(parts) == 1 else part.upper())
-    return words
+    parts = (part for text in SQLite.Tokenizer.KEYWORDS for part in text.lower().split())
+    return frozenset(part for part in parts if part.isidentifier())
 
 
 @lru_cache(maxsize=1)
@@ -60,7 +56,7 @@ def sql_functions() -> frozenset[str]:
 @lru_cache(maxsize=1)
 def free_words() -> frozenset[str]:
     """Words allowed in any expression position: keywords and functions."""
-    return frozenset(sql_keywords()) | sql_functions()
+    return sql_keywords() | sql_functions()
 
 
 def _is_word_char(ch: str) -> bool:
