@@ -104,63 +104,32 @@ def show_prepared(prepared: Prepared, label: str = "training") -> None:
 
 
 def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prepared, run: RunDir, step: str):
-    """Generate SQL for every record, score it, write predictions and report into the step's folder."""
+    """Generate SQL for every record, score it, write predictions and report into the step's folder.
+
+    With `eval.schema_constrained` the records are decoded a second time naming only their schema's
+    tables and columns, into `predictions_constrained.jsonl` and `report_constrained.json`.
+    """
     from sqlft.evaluate import evaluate_predictions, write_report
-    from sqlft.generate import predict_records
+    from sqlft.generate import add_sampled_candidates, predict_records
 
     e = config.eval
-    predictions = predict_records(
-        model,
-        tokenizer,
-        prepared.records,
-        batch_size=e.batch_size,
-        max_new_tokens=e.max_new_tokens,
-    )
-    if e.num_samples > 1:  # sampled candidates for the self-consistency rows, beside greedy `pred`
-        from sqlft.generate import add_sampled_candidates
 
-        add_sampled_candidates(
-            model,
-            tokenizer,
-            predictions,
-            e.num_samples,
-            batch_size=e.batch_size,
-            max_new_tokens=e.max_new_tokens,
-            seed=0,
-        )
-    write_jsonl(predictions, run.predictions(step))
-    report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
-    write_report(report, run.report(step))
-    if e.schema_constrained:  # the same questions decoded again, naming only the schema's tables and columns
+    def decode_and_score(schemas: list | None) -> dict[str, Any]:
+        settings = {"batch_size": e.batch_size, "max_new_tokens": e.max_new_tokens, "schemas": schemas}
+        predictions = predict_records(model, tokenizer, prepared.records, **settings)
+        if e.num_samples > 1:  # sampled candidates for the self-consistency rows, beside greedy `pred`
+            add_sampled_candidates(model, tokenizer, predictions, e.num_samples, seed=0, **settings)
+        constrained = schemas is not None
+        write_jsonl(predictions, run.predictions(step, constrained=constrained))
+        report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
+        write_report(report, run.report(step, constrained=constrained))
+        return report
+
+    report = decode_and_score(None)
+    if e.schema_constrained:
         from sqlft.constrained import record_schemas
 
-        schemas = record_schemas(prepared.records, prepared.db_dir)
-        constrained = predict_records(
-            model,
-            tokenizer,
-            prepared.records,
-            batch_size=e.batch_size,
-            max_new_tokens=e.max_new_tokens,
-            schemas=schemas,
-        )
-        if e.num_samples > 1:  # its self-consistency candidates are constrained too
-            from sqlft.generate import add_sampled_candidates
-
-            add_sampled_candidates(
-                model,
-                tokenizer,
-                constrained,
-                e.num_samples,
-                batch_size=e.batch_size,
-                max_new_tokens=e.max_new_tokens,
-                seed=0,
-                schemas=schemas,
-            )
-        write_jsonl(constrained, run.predictions(step, constrained=True))
-        write_report(
-            evaluate_predictions(constrained, prepared.db_dir, timeout_s=e.timeout),
-            run.report(step, constrained=True),
-        )
+        decode_and_score(record_schemas(prepared.records, prepared.db_dir))
     if step in PHASES:  # the phase's adapter explains itself wherever it is copied or pushed
         from sqlft.modelcard import write_model_card
 
