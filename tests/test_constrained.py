@@ -257,3 +257,17 @@ def test_sampled_candidates_are_constrained_too(tiny_llama) -> None:
     )
     for candidate in (c for g in generations for c in g.candidates):
         assert start_state(narrow).feed(candidate.raw) is not None, candidate.raw
+
+
+def test_constrained_batches_answer_as_one_prompt_at_a_time(tiny_llama) -> None:
+    """Rows leaving and joining the batch (and shared schema prefixes) keep each row's own state."""
+    _, model, tokenizer = tiny_llama
+    prompts = [testing.chat_prompt(tokenizer, q) for q, _ in testing.CORPUS[:6]]
+    narrow = Schema.from_ddl("CREATE TABLE singer (singer_id int, name text, country text);", "sqlite")
+    schemas = [narrow, CONCERTS] * 3
+
+    def answers(batch_size: int) -> list[str]:
+        kwargs = {"max_new_tokens": 24, "progress": False, "schemas": schemas}
+        return [g.raw for g in generate_sql(model, tokenizer, prompts, batch_size=batch_size, **kwargs)]
+
+    assert answers(4) == answers(1)
