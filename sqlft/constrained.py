@@ -136,7 +136,7 @@ class Scope:
         query = self.frames[i]
         if not (query.has_from and query.clause == "from"):
             return True
-        defined = {alias for alias, _ in self.aliases} | set(query.tables)
+        defined = {alias for alias, _ in self.aliases} | self.ctes | set(query.tables)
         if any(alias not in defined for alias in query.forward_aliases):
             return False
         tables = [t for frame in self.frames[: i + 1] for t in frame.tables]
@@ -146,13 +146,16 @@ class Scope:
         return all(column in columns for column in query.bare)
 
     def resolve(self, name: str, names: SchemaNames) -> str | None:
-        """The table behind a qualifier (an alias, a table, a CTE: ANY); None if there is none."""
+        """The table behind a qualifier: an alias, a CTE (ANY), or a table of a FROM so far (any
+        table of the schema while the innermost query has no FROM yet); None if there is none."""
         for alias, table in reversed(self.aliases):
             if alias == name:
                 return table
         if name in self.ctes:
             return ANY
-        return name if name in names.tables else None
+        if self.before_from():
+            return name if name in names.tables else None
+        return name if any(name in frame.tables for frame in self.frames) else None
 
     def columns(self, names: SchemaNames) -> frozenset[str]:
         """Columns a bare name may take: those of the tables of this and enclosing queries (the
@@ -329,15 +332,13 @@ class SqlState:
         return replace(self, mode="sql", quote="", scope=self.scope.value())._sql(ch)
 
     def _pre(self, ch: str) -> SqlState | None:
-        """Before the query, which starts with SELECT or WITH opening the text, a line or a code fence,
-        or after a colon."""
+        """Before the query, which starts with SELECT or WITH opening the text, a line or code (a
+        backtick), or after a colon."""
         if _is_word_char(ch):
             return replace(self, buf=self.buf + ch.lower())
-        if self.buf.lstrip(" \t`") in STARTS:
-            return replace(self, mode="sql", buf="", scope=self.scope.keyword(self.buf.lstrip(" \t`")))._sql(
-                ch
-            )
-        return replace(self, buf="" if ch in "\n:" else self.buf + ch)
+        if (word := self.buf.lstrip()) in STARTS:
+            return replace(self, mode="sql", buf="", scope=self.scope.keyword(word))._sql(ch)
+        return replace(self, buf="" if ch in "\n:`" else self.buf + ch)
 
     def _sql(self, ch: str) -> SqlState | None:
         """A character outside any name, literal or comment."""
@@ -364,6 +365,8 @@ class SqlState:
             scope = scope.close()
         elif ch == ",":
             scope = scope.comma()
+        elif ch == "." and scope.top.expect == "after_table":  # `FROM db.table`: SQLite has one database
+            return None
         elif ch != ".":
             scope = scope.value()
         return replace(self, scope=scope)
@@ -407,14 +410,13 @@ class SqlState:
             return scope.keyword(word)
         if expect in ("alias", "after_table", "cte"):
             return scope.define(word, names)
-        if qualifier:
+        if qualifier:  # before the FROM: the FROM must then define or name it (`from_complete`)
+            if self._forward_alias(word):  # T1 may be an alias still to come, shadowing anything
+                return scope.qualify(ANY, forward=word)
             table = scope.resolve(word, names)
-            if scope.before_from() and (
-                table is None or table == word and self._forward_alias(word) or word in scope.qualifiers()
-            ):
-                # an alias the FROM still to come defines (it may shadow a table or an outer alias)
-                return scope.qualify(ANY, forward=word) if self._forward_alias(word) else None
-            return None if table is None else scope.qualify(table)
+            return (
+                None if table is None else scope.qualify(table, forward=word if scope.before_from() else "")
+            )
         if keyword:
             return scope.keyword(word)
         if word in sql_functions() or word in scope.select_aliases:

@@ -66,6 +66,11 @@ def test_accepts_queries_that_name_only_what_exists(sql: str) -> None:
         "SELECT [titel] FROM singer",
         'SELECT name FROM "orders"',
         "WITH big AS (SELECT name FROM stadium) SELECT name FROM bigger",
+        "SELECT * FROM singer WHERE stadium.capacity = 3",  # a table that is not in the FROM
+        "SELECT singer.name FROM stadium",
+        "SELECT name, capacity FROM singer",  # a select list the FROM does not provide
+        "SELECT * FROM singer.name",  # SQLite has one database: no db.table
+        "Use the `SELECT title FROM singer` query",  # inline code is checked too
     ],
 )
 def test_rejects_names_the_schema_does_not_define(sql: str) -> None:
