@@ -5,7 +5,8 @@ the model answers greedily at batch 16, once plainly and once with `generate_sql
 Both are scored by `sqlft eval`'s execution match; "unknown name" counts answers whose execution
 fails with SQLite's "no such table/column".
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_constrained.py [--every 3] [--train-minutes M | --adapter DIR]
+    OMP_NUM_THREADS=1 python benchmarks/bench_constrained.py [--every 3]
+        [--train-minutes M | --adapter DIR [--label TEXT]]
 
 Writes benchmarks/results/bench_constrained.json (the zero-shot arm), or
 bench_constrained_adapter.json for an adapter: one given, or one trained here first for M minutes
@@ -36,13 +37,15 @@ def decode(model, tokenizer, records: list[dict], db_dir, schemas) -> dict[str, 
     seconds = time.perf_counter() - started
     tokens = sum(len(tokenizer(p["raw"], add_special_tokens=False)["input_ids"]) for p in predictions)
     report = evaluate_predictions(predictions, db_dir, with_rouge=False)
-    unknown = sum("no such" in (r.get("error") or "") for r in report["records"])
+    unknown = [r for r in report["records"] if "no such" in (r.get("error") or "")]
+    no_from = sum(" from " not in f" {r['pred'].lower()} " for r in unknown)
     s = report["summary"]
     return {
         "exec_accuracy": s["exec_accuracy"],
         "exec_accuracy_nonempty_gold": s.get("exec_accuracy_nonempty_gold"),
         "valid_rate": s["valid_rate"],
-        "unknown_name_rate": round(unknown / len(records), 4),
+        "unknown_name_rate": round(len(unknown) / len(records), 4),
+        "unknown_without_from_rate": round(no_from / len(records), 4),  # cut off before any FROM
         "errors": s["errors"],
         "seconds": round(seconds, 1),
         "new_tokens": tokens,
@@ -56,7 +59,9 @@ def describe(args: argparse.Namespace) -> str:
         return (
             f"with a {args.train_minutes:g}-minute LoRA adapter (not the learning benchmark's 60-minute one)"
         )
-    return f"with the adapter {args.adapter}" if args.adapter else "zero-shot"
+    if args.adapter:
+        return f"with {args.label}" if args.label else f"with the adapter {args.adapter}"
+    return "zero-shot"
 
 
 def main() -> None:
@@ -67,6 +72,7 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=3, help="score every n-th held-out question")
     parser.add_argument("--adapter", help="a LoRA adapter folder trained on the training databases")
     parser.add_argument("--train-minutes", type=float, help="train an adapter this long first")
+    parser.add_argument("--label", help="what the --adapter is, for the README table")
     args = parser.parse_args()
     arm = Arm("constrained", minutes=args.train_minutes or 0)
     model, tokenizer = load_base()
