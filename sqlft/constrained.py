@@ -89,7 +89,7 @@ class Frame:
     clause: str = "select"  # select | from | other | with
     expect: str = "column"  # column | table | after_table | alias | cte | qualified
     qualified: str = ""  # the table whose column follows `X.`
-    forward: str = ""  # the alias of `X.` when the FROM that defines it is still to come
+    forward: str = ""  # the qualifier of `X.` when used before the FROM that must define or name it
     query: bool = True  # False: a parenthesis inside an expression (function arguments, IN lists)
     derived: bool = False  # opened right after FROM/JOIN: a subquery used as a table
     bare: tuple[str, ...] = ()  # columns named without a qualifier before this query's FROM
