@@ -65,7 +65,7 @@ def hf_generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_t
         chunk = order[start : start + batch_size]
         enc = tokenizer(
             [prompts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False
-        )
+        ).to(model.device)
         with torch.inference_mode():
             out = model.generate(
                 **enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=sorted(stops)

@@ -8,6 +8,8 @@ and the evaluation finds every step's predictions, and a 12-hour session limit h
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from sqlft.config import load_preset
@@ -47,6 +49,53 @@ def validate_metadata(meta: dict, origin: str) -> None:
         )
     if (meta["language"], meta["kernel_type"]) != ("python", "notebook"):
         raise ValueError(f"{origin}: language must be python and kernel_type notebook")
+
+
+# Runs in `python -I` (no working directory on sys.path): the repository's kaggle/ folder would
+# otherwise shadow the kaggle package. Kaggle's own `kernels_push` validates each folder and builds
+# its request; the client that would send it only records it, so nothing leaves the machine.
+_PUSH_RECORDER = """
+import contextlib, io, json, sys, types
+from kaggle.api.kaggle_api_extended import KaggleApi
+
+FIELDS = ("slug", "new_title", "language", "kernel_type", "is_private", "enable_gpu", "enable_internet",
+          "machine_shape", "dataset_data_sources", "kernel_data_sources", "model_data_sources")
+results = []
+for folder in sys.argv[1:]:
+    sent = []
+    client = types.SimpleNamespace(kernels=types.SimpleNamespace(kernels_api_client=types.SimpleNamespace(
+        save_kernel=sent.append)))
+    api = KaggleApi()
+    api.build_kaggle_client = lambda: contextlib.nullcontext(client)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):
+            api.kernels_push(folder)
+        request = {k: getattr(sent[0], k) for k in FIELDS}
+        results.append({"folder": folder, "request": request, "said": said.getvalue().strip()})
+    except Exception as error:
+        results.append({"folder": folder, "error": f"{type(error).__name__}: {error}"})
+print(json.dumps(results, default=list))
+"""
+
+
+def kaggle_push_requests(folders: list[Path]) -> list[dict]:
+    """For each kernel folder, what the `kaggle` package's own push would send, or its error.
+
+    Needs the `kaggle` package (dev extra); it imports offline and needs no credentials for this.
+    """
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", _PUSH_RECORDER, *map(str, folders)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"the kaggle package could not check {folders}: {done.stderr.strip()[-500:]}. "
+            "Fix: pip install 'kaggle>=2' (bash install.sh --dev)"
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def make_kernels(

@@ -302,9 +302,10 @@ def generation_plan(
     return plan
 
 
-def read_config(model: str) -> tuple[dict, str]:
+def read_config(model: str, hub: bool = True) -> tuple[dict, str]:
     """A model's config as a dict: from config.json, a local folder, a sqlft name (`smollm2-135m`,
-    `tiny-llama`) or a hub id."""
+    `tiny-llama`) or a hub id; a preset model's shipped config when the hub is unreachable, or
+    at once with `hub=False`."""
     from sqlft.model import EMBEDDED, resolve_source, tiny_model_name
 
     if model in EMBEDDED or tiny_model_name(model):
@@ -316,10 +317,12 @@ def read_config(model: str) -> tuple[dict, str]:
         return json.loads((path / "config.json").read_text()), str(path / "config.json")
     from transformers import AutoConfig
 
+    shipped = SHIPPED_CONFIGS / f"{model.replace('/', '--')}.json"
+    if not hub and shipped.is_file():
+        return json.loads(shipped.read_text()), f"{model} (config shipped with sqlft)"
     try:
         return AutoConfig.from_pretrained(model).to_dict(), f"{model} (hub)"
     except OSError as error:
-        shipped = SHIPPED_CONFIGS / f"{model.replace('/', '--')}.json"
         if shipped.is_file():  # a preset's model, planned offline before its first download
             return json.loads(shipped.read_text()), f"{model} (config shipped with sqlft; hub unreachable)"
         raise FileNotFoundError(

@@ -151,7 +151,9 @@ def phase_config(config: Preset, phase: str, run: RunDir):
     )
 
 
-def train_phase(config: Preset, phase: str, run: RunDir, *, live_plot: bool = False):
+def train_phase(
+    config: Preset, phase: str, run: RunDir, *, live_plot: bool = False, callbacks: list | None = None
+):
     """Load the base, add (or continue) the adapter, train on the phase's prepared records.
 
     Phase 2 continues the phase-1 adapter. Records come from `<phase>/train.jsonl` and
@@ -187,7 +189,7 @@ def train_phase(config: Preset, phase: str, run: RunDir, *, live_plot: bool = Fa
         seed=section.seed,
         **({} if adapter else overrides),
     )
-    callbacks = []
+    callbacks = list(callbacks or [])
     samples = eval_records[: section.sample_questions]
     if samples:
         callbacks.append(

@@ -1,16 +1,19 @@
 """benchmarks/gpu_check.py: the CPU checks on one preset agree with sqlft plan, and they can fail."""
 
 import importlib.util
+import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sqlft.config import load_preset
+from sqlft.kaggle import KAGGLE_DIR, kaggle_push_requests
 
-SPEC = importlib.util.spec_from_file_location(
-    "gpu_check", Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
-)
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))  # gpu_check imports its siblings, as when run as a script
+SPEC = importlib.util.spec_from_file_location("gpu_check", BENCHMARKS / "gpu_check.py")
 gpu_check = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(gpu_check)
 
@@ -23,23 +26,59 @@ def offline(monkeypatch):
     monkeypatch.setattr("transformers.AutoConfig.from_pretrained", unreachable)
 
 
-def test_simulate_checks_the_real_phi2_architecture_and_the_kernels():
+def test_simulate_phi2_architecture_kernels_time_and_two_process_training():
     result = gpu_check.simulate(["kaggle-t4x2-phi2"])
     phi = result["presets"]["kaggle-t4x2-phi2"]
-    assert result["ok"], result
-    assert phi["parameters"] == pytest.approx(2.78e9, rel=0.01)  # Phi-2's published size
-    assert phi["lora_targets"] == ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]
-    assert "shipped with sqlft" in phi["config"]
-    assert len(result["kernels"]["checked"]) == 4 and not result["kernels"]["problems"]
+    assert result["ok"], phi["problems"]
+    architecture = phi["architecture"]
+    assert architecture["parameters"] == pytest.approx(2.78e9, rel=0.01)  # Phi-2's published size
+    assert architecture["lora_targets"] == ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]
+    assert "shipped with sqlft" in architecture["config"]
+    assert phi["kernels"]["checked"] == [
+        "00_baseline",
+        "01_phase1_syntax",
+        "02_phase2_spider",
+        "04_evaluation",
+    ]
+    assert 0 < phi["wall_time"]["steps"]["phase1"]["train_hours"] < 12
+    ddp = phi["data_parallel"]
+    assert ddp["replaced"]["model.name"] == "tiny-phi"  # the same architecture family
+    rank0, rank1 = ddp["ranks"]
+    assert rank0["adapter_digest"] == rank1["adapter_digest"] and rank0["world_size"] == 2
+    assert rank0["trainable_dtypes"] == ["float32"] and rank0["compute_dtype"] == "float16"
+    assert "bitsandbytes" in ddp["optimizer"]["ran"] and "8-bit paged" in ddp["optimizer"]["ran"]
+    assert ddp["adapters_saved"] == ["phase1/adapter"]
 
 
-def test_simulate_flags_an_eval_batch_that_overflows_a_t4(monkeypatch):
+def test_architecture_check_flags_an_eval_batch_that_overflows_a_t4(monkeypatch):
     preset = load_preset("kaggle-t4x2-phi2")
     overflowing = replace(preset, eval=replace(preset.eval, batch_size=32))
     monkeypatch.setattr(gpu_check, "load_preset", lambda name: overflowing)
-    result = gpu_check.simulate(["kaggle-t4x2-phi2"])
-    assert not result["ok"]
-    assert result["presets"]["kaggle-t4x2-phi2"]["problems"][0].startswith("generation: does not fit")
+    problems = gpu_check.check_architecture("kaggle-t4x2-phi2")["problems"]
+    assert problems and problems[0].startswith("generation: does not fit")
+
+
+def test_wall_time_flags_a_phase_longer_than_a_session(monkeypatch):
+    preset = load_preset("kaggle-t4x2-mistral-nemo-12b")
+    assert not gpu_check.estimate_wall_time(preset.name)["problems"]
+    longer = replace(preset, phase2=replace(preset.phase2, epochs=2))
+    monkeypatch.setattr(gpu_check, "load_preset", lambda name: longer)
+    problems = gpu_check.estimate_wall_time(preset.name)["problems"]
+    assert len(problems) == 1 and problems[0].startswith("phase2: about") and "12 h session" in problems[0]
+
+
+def test_kaggle_package_refuses_what_kaggle_would_refuse(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    meta = json.loads((KAGGLE_DIR / "metadata" / "00_baseline.json").read_text())
+    for folder, language in ((good, "python"), (bad, "julia")):
+        folder.mkdir()
+        (folder / "00_baseline.ipynb").write_text(json.dumps({"cells": [], "metadata": {}}))
+        (folder / "kernel-metadata.json").write_text(json.dumps({**meta, "language": language}))
+    accepted, refused = kaggle_push_requests([good, bad])
+    assert (
+        accepted["request"]["enable_gpu"] is True and accepted["request"]["machine_shape"] == "NvidiaTeslaT4"
+    )
+    assert "valid language" in refused["error"]
 
 
 def test_cuda_mode_without_cuda_exits_2_with_one_line(monkeypatch, capsys):
