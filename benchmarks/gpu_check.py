@@ -2,7 +2,8 @@
 
 `--simulate` (CPU), for every Kaggle preset: build the real architecture on the meta device from its
 shipped config (no hub, no weights) and check the LoRA targets and that `sqlft plan`'s parameter and
-adapter counts agree with it, and that training and generation fit a T4; train phase 1 for a few
+adapter counts agree with it, and that training and generation fit a T4; one fp16-autocast,
+loss-scaled step of the GPU's trainer (gpu_check_precision.py); train phase 1 for a few
 steps under two data-parallel processes (gpu_check_ddp.py: tiny model of the same family, the rest
 as the preset says: NF4, fp16 compute, float32 adapters, paged AdamW 8-bit); generate the Kaggle
 kernels and push each through the `kaggle` package's own checks (nothing is sent); estimate each
@@ -212,11 +213,15 @@ def estimate_wall_time(preset_name: str) -> dict:
 def simulate(presets: list[str], data_parallel: bool = True) -> dict:
     """Every CPU check for each preset; `data_parallel=False` skips the two-process runs (minutes)."""
     from gpu_check_ddp import check_data_parallel
+    from gpu_check_precision import check_precision_chain
 
     result: dict = {"presets": {}}
     for name in presets:
+        with tempfile.TemporaryDirectory(prefix="gpu_check_precision-") as out:
+            precision = check_precision_chain(name, out)
         checks = {
             "architecture": check_architecture(name),
+            "precision": precision,
             "kernels": check_kernels(name),
             "wall_time": estimate_wall_time(name),
         }

@@ -55,6 +55,14 @@ def adapter_digest(tensors: dict) -> tuple[str, float]:
     return digest.hexdigest()[:16], total
 
 
+def optimizer_name(optimizer) -> str:
+    """`bitsandbytes.optim.adamw.AdamW (8-bit paged)`: the class that ran, its state bits, paging."""
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps it
+    bits = getattr(getattr(inner, "args", None), "optim_bits", 32)
+    paged = " paged" if getattr(inner, "is_paged", False) else ""
+    return f"{type(inner).__module__}.{type(inner).__name__} ({bits}-bit{paged})"
+
+
 def worker(preset: str, run_dir: str, overrides: dict) -> None:
     """One rank: the real training step, with a callback that records what the rank saw."""
     from transformers import TrainerCallback
@@ -67,11 +75,8 @@ def worker(preset: str, run_dir: str, overrides: dict) -> None:
     class RankSpy(TrainerCallback):
         def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
             params = list(model.parameters())
-            inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps it
-            bits = getattr(getattr(inner, "args", None), "optim_bits", 32)
-            paged = " paged" if getattr(inner, "is_paged", False) else ""
             record.update(
-                optimizer=f"{type(inner).__module__}.{type(inner).__name__} ({bits}-bit{paged})",
+                optimizer=optimizer_name(optimizer),
                 compute_dtype=str(compute_dtype(model)).removeprefix("torch."),
                 trainable_dtypes=sorted(
                     {str(p.dtype).removeprefix("torch.") for p in params if p.requires_grad}

@@ -312,7 +312,12 @@ def build_trainer(
     )
     fused = on_gpu if config.fused_loss is None else config.fused_loss
     if fused and not _lm_head_has_lora(model):
-        return SFTTrainer(**kwargs), dropped
+        trainer = SFTTrainer(**kwargs)
+        # TRL casts a quantised model's adapters to bf16; a T4's fp16 grad scaler refuses them (gpu_check)
+        for param in model.parameters():
+            if param.requires_grad and param.dtype != torch.float32:
+                param.data = param.data.float()
+        return trainer, dropped
     # TRL 1.16's SFTTrainer always computes log-probs from lm_head.weight directly, and so refuses a
     # LoRA on lm_head (the high-rank preset). The rows already hold their labels, so the plain Trainer
     # with TRL's collator trains the same objective with the model's own loss.

@@ -20,10 +20,17 @@ SPEC.loader.exec_module(gpu_check)
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
-    def unreachable(*args, **kwargs):
-        raise OSError("hub unreachable")
+    """Local folders load; a hub id fails at once, as here, instead of after minutes of retries."""
+    from transformers import AutoConfig
 
-    monkeypatch.setattr("transformers.AutoConfig.from_pretrained", unreachable)
+    local_only = AutoConfig.from_pretrained
+
+    def from_pretrained(name, *args, **kwargs):
+        if not Path(name).exists():
+            raise OSError(f"hub unreachable: {name}")
+        return local_only(name, *args, **kwargs)
+
+    monkeypatch.setattr(AutoConfig, "from_pretrained", from_pretrained)
 
 
 def test_simulate_phi2_architecture_kernels_time_and_two_process_training():
@@ -34,6 +41,7 @@ def test_simulate_phi2_architecture_kernels_time_and_two_process_training():
     assert architecture["parameters"] == pytest.approx(2.78e9, rel=0.01)  # Phi-2's published size
     assert architecture["lora_targets"] == ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]
     assert "shipped with sqlft" in architecture["config"]
+    assert phi["precision"]["adapter_dtypes_after_trainer"] == ["float32"]
     assert phi["kernels"]["checked"] == [
         "00_baseline",
         "01_phase1_syntax",
@@ -48,6 +56,15 @@ def test_simulate_phi2_architecture_kernels_time_and_two_process_training():
     assert rank0["trainable_dtypes"] == ["float32"] and rank0["compute_dtype"] == "float16"
     assert "bitsandbytes" in ddp["optimizer"]["ran"] and "8-bit paged" in ddp["optimizer"]["ran"]
     assert ddp["adapters_saved"] == ["phase1/adapter"]
+
+
+def test_precision_chain_keeps_adapters_float32_through_trls_trainer(tmp_path):
+    """TRL's SFTTrainer casts a quantised model's adapters to bf16; a T4's fp16 grad scaler needs float32."""
+    from gpu_check_precision import check_precision_chain
+
+    result = check_precision_chain("kaggle-t4x2-qwen2.5-coder-1.5b", str(tmp_path))
+    assert result["trainer"] == "SFTTrainer" and result["adapter_dtypes_after_trainer"] == ["float32"]
+    assert not result["problems"] and result["grad_scale"] > 0
 
 
 def test_architecture_check_flags_an_eval_batch_that_overflows_a_t4(monkeypatch):
