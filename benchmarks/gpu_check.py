@@ -19,6 +19,8 @@ import argparse
 import functools
 import json
 import math
+import os
+import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -34,6 +36,14 @@ from sqlft.config import load_preset, shipped_presets  # noqa: E402
 from sqlft.kaggle import kaggle_push_requests, make_kernels  # noqa: E402
 from sqlft.plan import ModelShape, estimate, generation_plan, read_config, setup_from_preset  # noqa: E402
 
+BUILD = Path(__file__).resolve().parent.parent / "build"  # ignored: gpu_wheels.sh's wheels, their install
+STACK_FLOORS = {
+    "bitsandbytes": "0.50",
+    "transformers": "5.0",
+    "peft": "0.21",
+    "trl": "1.0",
+    "accelerate": "1.10",
+}
 COUNT_TOLERANCE = 0.01  # the plan leaves out norms and biases: well under 1% of a decoder's parameters
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "spider"  # Spider dev here, for token counts
 SPIDER_TRAIN_EXAMPLES = 8659  # train_spider.json (7,000) + train_others.json (1,659)
@@ -234,6 +244,36 @@ def simulate(presets: list[str], data_parallel: bool = True) -> dict:
     return result
 
 
+def install_missing_wheels() -> list[str]:
+    """On a GPU machine without sqlft's training stack (or with an older one), install the wheels
+    benchmarks/gpu_wheels.sh fetched into build/gpu_site, offline, ahead of the image's; returns them."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    def too_old(package: str, floor: str) -> bool:
+        try:
+            return Version(version(package)) < Version(floor)
+        except PackageNotFoundError:
+            return True
+
+    stale = [package for package, floor in STACK_FLOORS.items() if too_old(package, floor)]
+    if not stale:
+        return []
+    wheels = sorted((BUILD / "gpu_wheels").glob("*.whl"))
+    if not wheels:
+        raise SystemExit(
+            f"gpu_check: {', '.join(stale)} missing or too old and no wheels in build/gpu_wheels. "
+            "Fix: bash benchmarks/gpu_wheels.sh where there is internet, and bring build/gpu_wheels along"
+        )
+    site = BUILD / "gpu_site"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(site)]
+    subprocess.run([*pip, *map(str, wheels)], check=True)
+    sys.path.insert(0, str(site))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return stale
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulate", action="store_true", help="the CPU checks only (no CUDA needed)")
@@ -247,12 +287,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    installed = [] if args.simulate else install_missing_wheels()  # before anything imports them
     result = simulate(args.preset or kaggle_presets(), data_parallel=not args.no_ddp)
     name = "gpu_check_simulate"
     if not args.simulate:
         from gpu_check_cuda import cuda_checks
 
-        result["cuda"] = cuda_checks()
+        result["cuda"] = {**cuda_checks(), "installed_from_wheels": installed}
         result["ok"] = result["ok"] and not result["cuda"]["problems"]
         name = "gpu_check_cuda"
     if args.no_write:

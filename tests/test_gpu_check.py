@@ -10,6 +10,7 @@ import pytest
 
 from sqlft.config import load_preset
 from sqlft.kaggle import KAGGLE_DIR, kaggle_push_requests
+from sqlft.rundir import STEPS
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))  # gpu_check imports its siblings, as when run as a script
@@ -42,12 +43,7 @@ def test_simulate_phi2_architecture_kernels_time_and_two_process_training():
     assert architecture["lora_targets"] == ["q_proj", "k_proj", "v_proj", "dense", "fc1", "fc2"]
     assert "shipped with sqlft" in architecture["config"]
     assert phi["precision"]["adapter_dtypes_after_trainer"] == ["float32"]
-    assert phi["kernels"]["checked"] == [
-        "00_baseline",
-        "01_phase1_syntax",
-        "02_phase2_spider",
-        "04_evaluation",
-    ]
+    assert phi["kernels"]["checked"] == [stem for _, stem in STEPS]  # one kernel per notebook
     assert 0 < phi["wall_time"]["steps"]["phase1"]["train_hours"] < 12
     ddp = phi["data_parallel"]
     assert ddp["replaced"]["model.name"] == "tiny-phi"  # the same architecture family
