@@ -326,6 +326,30 @@ def constrained_section(r: dict) -> list[str]:
     ]
 
 
+def gpu_check_section(r: dict) -> list[str]:
+    """benchmarks/gpu_check.py --simulate: what the CPU proved per Kaggle preset, and the 2xT4 estimates."""
+    lines = [
+        f"**Kaggle GPU path, simulated on the CPU** ({ran(r)}): "
+        "real architectures on the meta device, the GPU trainer's fp16 + float32-adapter step, phase 1 "
+        "under torchrun (gloo, tiny model of the same family), kernels through the `kaggle` package, "
+        "hours on 2xT4 estimated from tokens and the T4's datasheet peak (not measured):",
+        "",
+        "| preset | parameters | T4 GiB train / generate | trained | phase 1 h | phase 2 h | problems |",
+        "|---|---:|---:|---|---:|---:|---|",
+    ]
+    for name, p in r["presets"].items():
+        a, steps = p["architecture"], p["wall_time"]["steps"]
+        ddp = p.get("data_parallel", {})
+        ranks = ddp.get("ranks")
+        agree = f"{ddp['processes']} process(es) x {ranks[0]['global_step']} steps" if ranks else "not run"
+        lines.append(
+            f"| {name} | {a['parameters'] / 1e9:.2f} B | {a['training_gib_per_gpu']:.1f} / "
+            f"{a['generation_gib_per_gpu']:.1f} | {agree} | {steps['phase1']['hours']:.1f} | "
+            f"{steps['phase2']['hours']:.1f} | {'; '.join(p['problems']) or 'none'} |"
+        )
+    return [*lines, ""]
+
+
 SECTIONS = {
     "bench_demo": demo_section,
     "bench_learning": learning_section,
@@ -342,6 +366,7 @@ SECTIONS = {
     "bench_eval": eval_section,
     "bench_prompts": prompts_section,
     "bench_gguf": gguf_section,
+    "gpu_check_simulate": gpu_check_section,
 }
 
 
