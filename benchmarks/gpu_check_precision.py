@@ -4,8 +4,9 @@ On a T4 the Trainer computes in fp16 under autocast with a grad scaler, through 
 its fused LM-head loss; the grad scaler refuses adapters that are not float32. Here, with the
 preset's model swapped for the tiny model of its family (NF4, fp16 compute as the preset says): build
 the trainer exactly as a GPU run does (`fused_loss=True`), check the adapter dtypes after it is
-built, then one step by hand: fp16 autocast on the CPU, the fused loss, a CPU grad scaler's
-scale/unscale/step, the preset's optimizer. What stays GPU-only: the CUDA fp16 kernels themselves.
+built, then one step by hand: gradient checkpointing as the preset says, fp16 autocast on the CPU, the
+fused loss, a CPU grad scaler's scale/unscale/step, the preset's optimizer; every lora_B must move.
+What stays GPU-only: the CUDA fp16 kernels themselves.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def check_precision_chain(preset_name: str, output_dir: str) -> dict:
     if result["adapter_dtypes_after_trainer"] != ["float32"]:
         problems.append(f"adapters are {result['adapter_dtypes_after_trainer']} after the trainer: the fp16 "
                         "grad scaler needs float32")  # fmt: skip
+    if config.phase1.gradient_checkpointing:  # what the Trainer turns on for a GPU run (off on a CPU)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     trainer.create_optimizer()
     batch = next(iter(trainer.get_train_dataloader()))
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
@@ -70,15 +73,18 @@ def check_precision_chain(preset_name: str, output_dir: str) -> dict:
     except (RuntimeError, NotImplementedError) as error:
         problems.append(f"the fp16 autocast + grad scaler step failed: {error}")
         return result
-    moved = sum(not torch.equal(before[n], p) for n, p in model.named_parameters() if p.requires_grad)
+    # lora_A cannot move on the first step (lora_B starts at zero, so A's gradient is zero); every B must
+    moved = sum(not torch.equal(before[n], p) for n, p in model.named_parameters() if "lora_B" in n)
+    b_count = sum("lora_B" in n for n in before)
     result.update(
         loss=round(float(loss), 4),
         optimizer=optimizer_name(trainer.optimizer),
-        adapters_updated=f"{moved}/{len(before)}",
+        gradient_checkpointing=config.phase1.gradient_checkpointing,
+        lora_b_updated=f"{moved}/{b_count}",
         grad_scale=scaler.get_scale(),
     )
     if not torch.isfinite(loss):
         problems.append(f"the fp16 loss is {float(loss)}")
-    if moved == 0:
-        problems.append("the scaled step updated no adapter weight")
+    if moved != b_count:
+        problems.append(f"the scaled step updated {moved} of {b_count} lora_B weights; all get a gradient")
     return result

@@ -60,7 +60,7 @@ def test_precision_chain_keeps_adapters_float32_through_trls_trainer(tmp_path):
 
     result = check_precision_chain("kaggle-t4x2-qwen2.5-coder-1.5b", str(tmp_path))
     assert result["trainer"] == "SFTTrainer" and result["adapter_dtypes_after_trainer"] == ["float32"]
-    assert not result["problems"] and result["grad_scale"] > 0
+    assert not result["problems"] and result["grad_scale"] > 0 and result["gradient_checkpointing"]
 
 
 def test_architecture_check_flags_an_eval_batch_that_overflows_a_t4(monkeypatch):
