@@ -8,6 +8,7 @@ and the file, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -118,23 +119,43 @@ CHOICES = {
     "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
     "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
 }
-POSITIVE = {
-    "learning_rate",
-    "batch_size",
-    "grad_accum",
-    "max_length",
-    "max_new_tokens",
-    "timeout",
-    "num_samples",
+# Allowed range of every numeric key, by field name: (lowest, highest, is the lowest itself excluded).
+RANGES = {
+    "learning_rate": (0, 1, True),
+    "epochs": (0, 1000, False),
+    "max_steps": (-1, 10**9, False),  # -1 (or 0): train for `epochs`
+    "max_minutes": (0, 7 * 24 * 60, False),
+    "batch_size": (1, 4096, False),
+    "grad_accum": (1, 4096, False),
+    "warmup_ratio": (0, 1, False),
+    "eval_steps": (0, 10**9, False),  # 0: no evaluation
+    "save_steps": (1, 10**9, False),
+    "save_total_limit": (0, 10**6, False),
+    "seed": (0, 2**32 - 1, False),
+    "eval_limit": (0, 10**9, False),
+    "sample_questions": (0, 10**6, False),
+    "limit": (1, 10**9, False),
+    "max_length": (16, 10**6, False),
+    "sample_values": (0, 100, False),
+    "max_new_tokens": (1, 10**5, False),
+    "timeout": (0, 24 * 3600, True),
+    "num_samples": (1, 1000, False),
+    "lora_r": (1, 4096, False),
+    "lora_alpha": (1, 10**5, False),
+    "lora_dropout": (0, 1, False),
 }
-NON_NEGATIVE = {
-    "epochs",
-    "warmup_ratio",
-    "sample_values",
-    "save_total_limit",
-    "eval_limit",
-    "sample_questions",
-}
+
+
+def _check_range(key: str, name: str, value: Any, origin: str) -> None:
+    """Raise for a number that is not finite or outside its key's range, naming both."""
+    if name not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high, low_excluded = RANGES[name]
+    if not math.isfinite(value) or value < low or (low_excluded and value == low) or value > high:
+        lowest = f"above {low}" if low_excluded else f"at least {low}"
+        raise PresetError(
+            f"{origin}: `{key}` is {value!r}. Fix: use a finite number {lowest} and at most {high}"
+        )
 
 
 def shipped_presets() -> list[str]:
@@ -174,6 +195,12 @@ def _build(cls: type, values: Any, where: str, origin: str) -> Any:
         if dataclasses.is_dataclass(hint):
             # a partial section updates the section's defaults
             default = fields[name].default_factory()  # type: ignore[misc]
+            if value is not None and not isinstance(value, dict):
+                first_key = next(iter(dataclasses.asdict(default)))
+                raise PresetError(
+                    f"{origin}: `{key}` is a section, got {value!r}. "
+                    f"Fix: set one of its keys, e.g. `{key}.{first_key}={value}`"
+                )
             merged = {**dataclasses.asdict(default), **(value or {})}
             kwargs[name] = _build(hint, merged, key, origin)
         else:
@@ -201,9 +228,7 @@ def _check_value(key: str, name: str, value: Any, hint: Any, origin: str) -> Any
     choices = CHOICES.get(key) or CHOICES.get(key.partition(".")[2])
     if choices and value not in choices:
         raise PresetError(f"{origin}: `{key}` is {value!r}. Fix: use one of {', '.join(sorted(choices))}")
-    if name in POSITIVE and value <= 0 or name in NON_NEGATIVE and value < 0:
-        bound = "positive" if name in POSITIVE else ">= 0"
-        raise PresetError(f"{origin}: `{key}` must be {bound}, got {value!r}")
+    _check_range(key, name, value, origin)
     return value
 
 
