@@ -10,9 +10,19 @@ from typing import Any
 
 
 def jsonl_lines(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """(line number, object, None) for each non-blank line, or (line number, None, what is wrong)."""
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    """(line number, object, None) for each non-blank line, or (line number, None, what is wrong).
+
+    Lines are decoded one by one, so bytes that are not UTF-8 cost their own line only.
+    """
+    offset = 0
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            start, offset = offset, offset + len(raw)
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                yield number, None, f"undecodable bytes (not UTF-8) at byte {start + error.start}"
+                continue
             if not line.strip():
                 continue
             try:

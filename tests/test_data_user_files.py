@@ -141,3 +141,37 @@ def test_bad_paths(tmp_path):
         load_user_file(tmp_path / "notes.txt")
     with pytest.raises(DataError, match="pass path="):
         load_user_file(None)
+
+
+def test_bytes_that_are_not_utf8_cost_their_record_only_and_are_named(tmp_path):
+    good = {"question": "How many pets?", "query": "SELECT COUNT(*) FROM pets", "context": CONTEXT}
+    line = json.dumps(good).encode()
+    bad = json.dumps({**good, "question": "Pets named XX?"}).encode().replace(b"XX", b"\xff\xfe")
+    other = json.dumps({**good, "question": "Count?"}).encode()
+    files = {
+        "mine.jsonl": line + b"\n" + bad + b"\n" + other + b"\n",
+        "mine.json": b"[" + line + b",\n" + bad + b",\n" + other + b"]",
+        "mine.csv": b"question,query,context\n"
+        + b'"How many pets?",SELECT COUNT(*) FROM pets,"'
+        + CONTEXT.encode()
+        + b'"\n'
+        + b'"Pets named \xff?",SELECT COUNT(*) FROM pets,"'
+        + CONTEXT.encode()
+        + b'"\n'
+        + b'"Count?",SELECT COUNT(*) FROM pets,"'
+        + CONTEXT.encode()
+        + b'"\n',
+    }
+    for name, content in files.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        examples, report = load_user_file(path)
+        assert len(examples) == 2, name
+        assert report.skipped == 1 and report.read == 3, name
+        sample = next(iter(report.samples.values()))[0]
+        assert str(path) in sample and ("2" in sample.split(":")[1]) and "UTF-8" in sample, sample
+        with pytest.raises(DataError, match=rf"{name}: .*2.*UTF-8.*Fix"):
+            load_user_file(path, strict=True)
+    jsonl_sample = load_user_file(tmp_path / "mine.jsonl")[1].samples
+    offset = len(line) + 1 + bad.index(b"\xff")
+    assert f"at byte {offset}" in next(iter(jsonl_sample.values()))[0]

@@ -215,3 +215,15 @@ def test_report_json_reads_back_as_written(tmp_path, report):
 
     json_path, _ = write_report(report, tmp_path / "r.json")
     assert json.loads(json_path.read_text(encoding="utf-8")) == report
+
+
+def test_a_prediction_line_that_is_not_utf8_is_one_bad_record_named_by_line_and_byte(tmp_path):
+    good = json.dumps({"db_id": "pets", "gold": "SELECT 1", "pred": "SELECT 1"}).encode()
+    bad = good.replace(b'SELECT 1"}', b'SELECT \xff"}')
+    path = tmp_path / "preds.jsonl"
+    path.write_bytes(good + b"\n" + bad + b"\n" + good + b"\n")
+    records = read_predictions(path)
+    assert [r.get("pred") for r in records] == ["SELECT 1", None, "SELECT 1"]
+    assert records[1]["error_kind"] == "input"
+    offset = len(good) + 1 + bad.index(b"\xff")
+    assert f"{path} line 2: undecodable bytes (not UTF-8) at byte {offset}" in records[1]["error"]

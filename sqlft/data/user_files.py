@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,7 +83,23 @@ def read_rows(path: str | Path, report: LoadReport) -> Iterator[tuple[str, dict[
         raise DataError(
             f"{path}: unsupported file type {path.suffix!r}. Fix: use one of {', '.join(SUFFIXES)}"
         )
-    return reader(path, report)
+    return _without_undecodable(reader(path, report), report)
+
+
+UNDECODABLE = re.compile("[\udc80-\udcff]")  # what errors="surrogateescape" makes of bytes that are not UTF-8
+
+
+def _without_undecodable(
+    rows: Iterator[tuple[str, dict[str, Any]]], report: LoadReport
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Count a record holding bytes that are not UTF-8 as a skip naming its field; keep every other."""
+    for where, record in rows:
+        bad = next((k for k, v in record.items() if isinstance(v, str) and UNDECODABLE.search(v)), None)
+        if bad is None:
+            yield where, record
+            continue
+        report.read += 1
+        report.skip(where, "undecodable bytes", f"field {bad!r} is not UTF-8", "save the file as UTF-8")
 
 
 def _parquet_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -97,7 +114,7 @@ def _parquet_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[st
 
 def _csv_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str, Any]]]:
     csv.field_size_limit(2**31 - 1)  # contexts with many INSERT rows exceed the 128 KiB default
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+    with path.open(newline="", encoding="utf-8-sig", errors="surrogateescape") as handle:
         reader = csv.DictReader(handle)
         for index, record in enumerate(reader, start=1):
             where = f"row {index} (line {reader.line_num})"
@@ -122,7 +139,7 @@ def _jsonl_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str,
 def _json_rows(path: Path, report: LoadReport) -> Iterator[tuple[str, dict[str, Any]]]:
     """A JSON array of objects (sql-create-context's release file), or JSON Lines named .json."""
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        records = json.loads(path.read_text(encoding="utf-8", errors="surrogateescape"))
     except json.JSONDecodeError as error:
         if "Extra data" not in str(error):
             raise DataError(
