@@ -83,3 +83,25 @@ def test_schemas_are_required(tmp_path):
     shutil.copy(FIXTURE / "dev.json", bad / "dev.json")
     with pytest.raises(DataError, match="not valid JSON"):
         load_spider(bad, "dev")
+
+
+def test_databases_that_cannot_run_queries_are_named_with_the_records_they_cost(tmp_path):
+    release = tmp_path / "spider"
+    shutil.copytree(FIXTURE, release)
+    (release / "database" / "concert_singer").mkdir(parents=True)
+    (release / "database" / "concert_singer" / "concert_singer.sqlite").write_bytes(b"")
+    (release / "database" / "pets_1").mkdir(parents=True)
+    garbage = release / "database" / "pets_1" / "pets_1.sqlite"
+    garbage.write_bytes(b"not a database at all" * 100)
+    examples, report = load_spider(release, "dev")
+    assert len(examples) == 3  # kept: the schema comes from tables.json
+    unexecutable = ": its questions are kept, but none of them can be executed"
+    assert report.warnings == {
+        f"{release}/database/concert_singer/concert_singer.sqlite is empty (0 bytes){unexecutable}": 2,
+        f"{garbage} is not a SQLite database (file is not a database){unexecutable}": 1,
+    }
+    assert "warning: 2 records" in report.summary()
+    assert garbage.read_bytes() == b"not a database at all" * 100
+    shutil.rmtree(release / "database" / "pets_1")
+    _, report = load_spider(release, "dev")
+    assert any("pets_1.sqlite is missing" in message for message in report.warnings)

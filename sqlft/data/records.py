@@ -53,6 +53,11 @@ class LoadReport:
     dropped: Counter = field(default_factory=Counter)
     samples: dict[str, list[str]] = field(default_factory=dict)
     max_samples: int = 3
+    warnings: Counter = field(default_factory=Counter)  # kept records with a problem: message -> records
+
+    def warn(self, message: str) -> None:
+        """Count one kept record that has a problem worth saying (e.g. its database cannot be opened)."""
+        self.warnings[message] += 1
 
     def skip(self, where: str, reason: str, detail: str = "", fix: str = "") -> None:
         """Record one dropped record; `where` names it (e.g. 'dev.json record 17')."""
@@ -76,6 +81,7 @@ class LoadReport:
             "kept": self.kept,
             "dropped": dict(self.dropped.most_common()),
             "samples": self.samples,
+            "warnings": dict(self.warnings),
         }
 
     def summary(self) -> str:
@@ -83,4 +89,5 @@ class LoadReport:
         for reason, count in self.dropped.most_common():
             lines.append(f"  skipped {count:>6}  {reason}")
             lines.extend(f"            e.g. {s}" for s in self.samples.get(reason, [])[:1])
+        lines.extend(f"  warning: {count} records: {message}" for message, count in self.warnings.items())
         return "\n".join(lines)

@@ -8,12 +8,15 @@ parsed query that hardness is computed from, `query_toks`, ...) are kept in `ext
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlft.data.records import DataError, Example, LoadReport
 from sqlft.data.user_files import collect, hub_rows, read_rows, require_columns, text
 from sqlft.schema import load_tables_json
+from sqlft.sqlexec import connect_readonly
 
 HUB_ID = "xlangai/spider"
 SPLIT_FILES = {"dev": ("dev.json",), "train": ("train_spider.json", "train_others.json")}
@@ -57,6 +60,8 @@ def load_spider(
         report = LoadReport("spider", f"{hub_id} [{hub_split}]", strict)
         rows, total = hub_rows(hub_id, hub_split)
 
+    checked: dict[str, str | None] = {}
+
     def make(where: str, record: dict[str, Any]) -> Example | None:
         question, sql, db_id = (text(record.get(f)) for f in REQUIRED)
         if not question or not sql:
@@ -67,6 +72,10 @@ def load_spider(
                 where, "unknown db_id", f"{db_id!r} is not in {tables}", "add its entry to tables.json"
             )
             return None
+        if folder and db_id not in checked:
+            checked[db_id] = database_problem(folder, db_id)  # each database opened once per load
+        if checked.get(db_id):  # kept: its schema comes from tables.json, but its gold cannot be run
+            report.warn(f"{checked[db_id]}: its questions are kept, but none of them can be executed")
         extra = {k: v for k, v in record.items() if k not in REQUIRED}
         extra["split"] = split
         return Example(question, sql, "spider", db_id=db_id, extra=extra)
@@ -77,6 +86,27 @@ def load_spider(
         )
 
     return collect(rows, total, report, make, check_columns, limit), report
+
+
+def database_problem(folder: Path, db_id: str) -> str | None:
+    """Why `<folder>/database/<db_id>/<db_id>.sqlite` cannot run queries, or None if it can.
+
+    Only checked where the release has a `database/` folder (the hub's questions come without one).
+    The file is opened read-only and immutable: checking never changes it.
+    """
+    if not (folder / "database").is_dir():
+        return None
+    path = folder / "database" / db_id / f"{db_id}.sqlite"
+    if not path.is_file():
+        return f"{path} is missing"
+    if path.stat().st_size == 0:
+        return f"{path} is empty (0 bytes)"
+    try:
+        with contextlib.closing(connect_readonly(path)) as conn:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as error:
+        return f"{path} is not a SQLite database ({error})"
+    return None
 
 
 def _local_files(path: Path | None, split: str) -> tuple[Path | None, list[Path]]:
