@@ -227,3 +227,27 @@ def test_a_prediction_line_that_is_not_utf8_is_one_bad_record_named_by_line_and_
     assert records[1]["error_kind"] == "input"
     offset = len(good) + 1 + bad.index(b"\xff")
     assert f"{path} line 2: undecodable bytes (not UTF-8) at byte {offset}" in records[1]["error"]
+
+
+def test_a_50mb_prediction_is_scored_invalid_unread_and_wrong_types_duplicates_are_named(db_dir, tmp_path):
+    huge = "SELECT a FROM t WHERE a IN (" + ", ".join(["1"] * 17_000_000) + ")"  # about 50 MB
+    path = _write_jsonl(
+        tmp_path / "preds.jsonl",
+        [
+            {"id": 0, "db_id": "toy", "gold": "SELECT a FROM t", "pred": "SELECT a FROM t"},
+            {"id": 1, "db_id": "toy", "gold": "SELECT a FROM t", "pred": huge},
+            {"id": 2, "db_id": ["toy"], "gold": "SELECT a FROM t", "pred": "SELECT a FROM t"},
+            {"id": 0, "db_id": "toy", "gold": "SELECT a FROM t", "pred": "SELECT b FROM t"},
+        ],
+    )
+    assert path.stat().st_size > 50_000_000
+    report = evaluate_predictions(read_predictions(path), db_dir, timeout_s=5)
+    records = report["records"]
+    assert records[1]["error_kind"] == "too_long" and records[1]["valid"] is False
+    assert "51,000,0" in records[1]["error"] and len(records[1]["pred"]) < 300
+    assert records[2]["error_kind"] == "input" and "`db_id` is a list, not a string" in records[2]["error"]
+    summary = report["summary"]
+    assert (summary["n"], summary["scored"], summary["exec_match"]) == (4, 3, 1)
+    assert summary["duplicates"] == {"count": 1, "examples": ["0"]}
+    table = format_table(summary)
+    assert "scored 3 of 4" in table and "duplicates: 1 records repeat an earlier id" in table

@@ -28,6 +28,7 @@ ERROR_LABELS = {
     "schema": "unknown table/column",
     "timeout": "timeout",
     "limit": "limit",
+    "too_long": "too long",
     "denied": "denied",
     "runtime": "runtime error",
     "gold": "gold error",

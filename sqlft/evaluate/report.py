@@ -20,6 +20,9 @@ from sqlft.evaluate.execution import ERROR_LABELS, Executor
 from sqlft.evaluate.hardness import LEVELS, hardness
 from sqlft.jsonl import jsonl_lines
 
+# Longer predictions are scored invalid unread: Spider's longest gold is under 1,000 characters, and
+# parsing or running megabytes of SQL costs minutes and gigabytes.
+MAX_PRED_CHARS = 20_000
 # errors that mean the record could not be scored at all (the gold side or the input failed)
 UNSCORED_KINDS = ("input", "gold", "unknown_db", "context")
 RESULT_FIELDS = ("exec_match", "exact_match", "valid", "hardness", "gold_empty", "error_kind", "error")
@@ -51,6 +54,10 @@ def record_problem(record: dict[str, Any]) -> tuple[str, str] | None:
         return f"missing or non-string {' and '.join(missing)}", "give `gold` and `pred` as SQL strings"
     if not record.get("db_id") and not record.get("context"):
         return "neither db_id nor context", "give `db_id` (a folder under --db-dir) or `context` (SQL)"
+    wrong = [k for k in ("db_id", "context") if record.get(k) and not isinstance(record[k], str)]
+    if wrong:
+        kind = type(record[wrong[0]]).__name__
+        return f"`{wrong[0]}` is a {kind}, not a string", f"give `{wrong[0]}` as one string"
     return None
 
 
@@ -75,6 +82,11 @@ def evaluate_record(executor: Executor, record: dict[str, Any]) -> dict[str, Any
         out.update(_bad("record", *problem))
     if out.get("error_kind") == "input":
         out.update(exec_match=False, exact_match=False, valid=None, gold_empty=None)
+        return out
+    if len(record["pred"]) > MAX_PRED_CHARS:
+        error = f"prediction of {len(record['pred']):,} characters, over the {MAX_PRED_CHARS:,} scored"
+        out.update(exec_match=False, exact_match=False, valid=False, gold_empty=None)
+        out.update(error_kind="too_long", error=error, pred=record["pred"][:200] + " ...")
         return out
     outcome = executor.exec_match(record["pred"], record["gold"], record.get("db_id"), record.get("context"))
     # Queries equal after normalisation return the same rows, so a scored execution mismatch
@@ -153,6 +165,22 @@ def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+def duplicates(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Records that repeat an earlier one's `id` (or its db_id and question where there is no id).
+
+    Each is still scored as given; the count says how much the accuracy leans on repeats.
+    """
+    seen: set[str] = set()
+    repeated = []
+    for record in records:
+        key = record.get("id")
+        key = repr(key) if key is not None else repr((record.get("db_id"), record.get("question")))
+        if key in seen and (record.get("id") is not None or record.get("question")):
+            repeated.append(key)
+        seen.add(key)
+    return {"count": len(repeated), "examples": sorted(set(repeated))[:5]}
+
+
 def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[str, Any]:
     """Counts and accuracies. `exec_accuracy` is over scored records (gold executed);
     `exec_accuracy_all` over every record; `exec_accuracy_nonempty_gold` leaves out records
@@ -176,6 +204,7 @@ def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[st
         "valid": sum(r.get("valid") is True for r in scored),
         "valid_rate": _rate(sum(r.get("valid") is True for r in scored), len(scored)),
         "errors": dict(Counter(r["error_kind"] for r in records if r.get("error_kind"))),
+        "duplicates": duplicates(records),
     }
     by_hardness = {}
     for level in (*LEVELS, None):
@@ -251,14 +280,19 @@ def format_table(summary: dict[str, Any]) -> str:
         )
     lines.append(
         f"{'all':<12}{summary['scored']:>7}{_pct(summary['exec_accuracy']):>8}{_pct(summary['exact_accuracy']):>8}"
+        f"   scored {summary['scored']} of {summary['n']}"
     )
     lines.append(
         f"exec accuracy without empty-gold records: {_pct(summary['exec_accuracy_nonempty_gold'])} "
         f"({summary['empty_gold_matches']} of {summary['empty_gold']} empty-gold records matched)"
     )
-    lines.append(
-        f"valid SQL: {_pct(summary['valid_rate'])}   records: {summary['n']}, scored: {summary['scored']}"
-    )
+    lines.append(f"valid SQL: {_pct(summary['valid_rate'])} (scored {summary['scored']} of {summary['n']})")
+    repeats = summary.get("duplicates") or {"count": 0}
+    if repeats["count"]:
+        lines.append(
+            f"duplicates: {repeats['count']} records repeat an earlier id (each scored as given), "
+            f"e.g. {', '.join(repeats['examples'][:3])}"
+        )
     if summary["errors"]:
         counts = sorted(summary["errors"].items())
         lines.append("errors: " + ", ".join(f"{error_label(k)} {v}" for k, v in counts))
