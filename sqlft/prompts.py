@@ -127,6 +127,7 @@ def build_records(
         raise DataError("a length guard needs a tokenizer. Fix: pass --tokenizer with --max-length")
     guard = LengthGuard(tokenizer, max_length) if max_length is not None else None
     records = []
+    shortest_too_long = None
     for index, example in enumerate(examples):
         where = f"record {index} (db_id={example.db_id})"
         try:
@@ -139,6 +140,7 @@ def build_records(
         if guard is not None:
             fits, n_tokens = guard.fits(prompt, completion)
             if not fits:
+                shortest_too_long = min(n_tokens, shortest_too_long or n_tokens)
                 report.skip(
                     where,
                     f"longer than max_length={max_length} tokens",
@@ -148,6 +150,12 @@ def build_records(
                 continue
         records.append({**example.to_dict(), "prompt": prompt, "completion": completion})
     report.kept = len(records)
+    if not records and shortest_too_long is not None:
+        raise DataError(
+            f"{report.path}: no record fits max_length={max_length} tokens (the shortest needs "
+            f"{shortest_too_long}). Fix: raise prompt.max_length (--max-length) to at least "
+            f"{shortest_too_long}, or use the compact schema"
+        )
     return records
 
 

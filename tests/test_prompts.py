@@ -97,6 +97,20 @@ def test_length_guard_drops_and_counts_never_truncates():
     assert "max_length=40" in next(iter(report.dropped))
 
 
+def test_a_max_length_that_no_record_fits_stops_with_the_length_needed():
+    examples = [Example("which one " * 20, "SELECT 1", "test", db_id="a")] * 2
+    with pytest.raises(
+        DataError, match=r"mem: no record fits max_length=10 tokens \(the shortest needs \d+\)"
+    ):
+        build_records(
+            examples,
+            lambda e: FakeSchema("t(a)"),
+            LoadReport("test", "mem"),
+            tokenizer=WordTokenizer(),
+            max_length=10,
+        )
+
+
 def test_missing_schema_is_a_counted_skip_and_strict_raises():
     def schema_for(example):
         if example.db_id == "missing":
