@@ -176,7 +176,7 @@ def check_data_parallel(preset: str, run_dir: Path) -> dict:
     if wanted_dtype and rank0["compute_dtype"] != wanted_dtype:
         problems.append(f"compute dtype {rank0['compute_dtype']}, the preset asks for {wanted_dtype}")
     optimizer = original.phase1.optimizer
-    # no fallback: bitsandbytes 0.50 runs paged AdamW 8-bit on the CPU too
+    # bitsandbytes 0.50 runs AdamW 8-bit on the CPU too; only its paging falls back to plain memory there
     result["optimizer"] = {"preset": optimizer, "ran": rank0["optimizer"]}
     saved = sorted(
         p.parent for p in (run_dir / "phase1").rglob("adapter_config.json") if "checkpoint-" not in str(p)
