@@ -82,6 +82,30 @@ class PhaseSection(TrainerSettings):
 
 
 @dataclass
+class Phase3Section(PhaseSection):
+    """Reinforcement learning on the phase-2 adapter (TRL's GRPO) with an execution reward (sqlft.rl).
+
+    `batch_size` counts completions per device step (TRL's convention): batch_size x grad_accum must
+    be a multiple of `num_generations`, the group of completions sampled for each prompt.
+    """
+
+    enabled: bool = False  # off unless a preset turns it on; `reason` says why either way
+    reason: str = ""
+    learning_rate: float = 1e-5
+    warmup_ratio: float = 0.0
+    scheduler: str = "constant"
+    eval_steps: int = 10  # the SQL samples' interval: GRPO runs no eval loss here
+    num_generations: int = 4  # completions per prompt; GRPO's advantage is the reward minus the group mean
+    max_completion_length: int = 256
+    temperature: float = 1.0
+    beta: float = 0.0  # KL weight to the phase-2 policy; 0 needs no reference model
+    generation_batch_size: int = 0  # 0: batch_size x grad_accum x processes (TRL's default)
+    execution_weight: float = 1.0  # weight of the execution reward: 1 match, `runs_reward`, 0 error
+    runs_reward: float = 0.1  # a query that runs but returns the wrong result (Arctic-Text2SQL-R1)
+    format_weight: float = 0.1  # weight of the format reward: one statement, ended by EOS
+
+
+@dataclass
 class EvalSection:
     data: DataSection = field(default_factory=lambda: DataSection(split="dev"))
     batch_size: int = 16
@@ -99,6 +123,7 @@ class Preset:
     prompt: PromptSection = field(default_factory=PromptSection)
     phase1: PhaseSection = field(default_factory=PhaseSection)
     phase2: PhaseSection = field(default_factory=PhaseSection)
+    phase3: Phase3Section = field(default_factory=Phase3Section)
     eval: EvalSection = field(default_factory=EvalSection)
     wandb_project: str | None = None  # W&B stays off unless this is set and a key or WANDB_MODE allows it
     origin: str = ""
@@ -143,6 +168,14 @@ RANGES = {
     "lora_r": (1, 4096, False),
     "lora_alpha": (1, 10**5, False),
     "lora_dropout": (0, 1, False),
+    "num_generations": (2, 1024, False),
+    "max_completion_length": (1, 10**5, False),
+    "temperature": (0, 100, True),
+    "beta": (0, 100, False),
+    "generation_batch_size": (0, 10**6, False),  # 0: TRL's default
+    "execution_weight": (0, 1000, False),
+    "runs_reward": (0, 1, False),
+    "format_weight": (0, 1000, False),
 }
 
 
@@ -257,4 +290,18 @@ def load_preset(name_or_path: str | Path = "demo", overrides: dict[str, Any] | N
         target[leaf] = value
     preset = _build(Preset, values, "", str(path))
     preset.origin = str(path)
+    _check_groups(preset.phase3, str(path))
     return preset
+
+
+def _check_groups(phase3: Phase3Section, origin: str) -> None:
+    """GRPO samples whole groups: the completions of one generation batch must hold whole groups."""
+    p = phase3
+    rows = p.generation_batch_size or p.batch_size * p.grad_accum
+    if p.enabled and rows % p.num_generations:
+        which = "generation_batch_size" if p.generation_batch_size else "batch_size x grad_accum"
+        raise PresetError(
+            f"{origin}: phase3 {which} is {rows} completions, not a multiple of "
+            f"num_generations={p.num_generations}. Fix: make it a multiple (e.g. phase3.batch_size="
+            f"{p.num_generations})"
+        )

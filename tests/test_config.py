@@ -72,11 +72,27 @@ def test_unknown_key_is_an_error_naming_the_key(tmp_path):
         ("phase2.data.source", "kaggle", "use one of"),
         ("prompt.schema", "json", "use one of compact, ddl"),
         ("phase1.gradient_checkpointing", "yes", "must be bool"),
+        ("phase3.num_generations", 1, "at least 2"),
+        ("phase3.temperature", 0, "a finite number above 0"),
+        ("phase3.runs_reward", 2, "at most 1"),
+        ("phase3.enabled", "no", "must be bool"),
     ],
 )
 def test_impossible_values_are_errors_naming_the_key(key, value, message):
     with pytest.raises(PresetError, match=rf"`{key}`.*{message}"):
         load_preset("demo", {key: value})
+
+
+def test_phase3_in_every_preset_samples_whole_groups():
+    for name in shipped_presets():
+        p = load_preset(name).phase3
+        rows = p.generation_batch_size or p.batch_size * p.grad_accum
+        assert rows % p.num_generations == 0, name
+        if name.startswith("kaggle-"):  # fits a T4: fp16 model, 4-8 completions, ~256 tokens each
+            assert p.enabled and 4 <= p.num_generations <= 8 and p.max_completion_length == 256
+    assert not load_preset("demo").phase3.enabled and load_preset("demo").phase3.reason
+    with pytest.raises(PresetError, match="phase3 batch_size x grad_accum is 6 completions.*num_generations=4"):
+        load_preset("smoke", {"phase3.batch_size": 3, "phase3.grad_accum": 2, "phase3.num_generations": 4})
 
 
 def test_bad_yaml_and_missing_preset_name_the_file(tmp_path):
