@@ -46,7 +46,8 @@ class SQLSampleCallback(TrainerCallback):
 
     `db_dir` holds `<db_id>/<db_id>.sqlite` for records with a db_id; records with a `context`
     (CREATE TABLE statements) run on an in-memory database built from it. The CSV goes to
-    `csv_path`, default `<output_dir>/sql_samples.csv`.
+    `csv_path`, default `<output_dir>/sql_samples.csv`. `every` > 0 samples every that many
+    optimizer steps instead, for a trainer that never evaluates (phase 3's GRPO).
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class SQLSampleCallback(TrainerCallback):
         csv_path: str | Path | None = None,
         show: bool = True,
         schema_constrained: bool = False,
+        every: int = 0,
     ):
         if not records:
             raise ValueError("SQLSampleCallback needs at least one record with a prompt")
@@ -70,6 +72,7 @@ class SQLSampleCallback(TrainerCallback):
         self.batch_size = batch_size
         self.csv_path = Path(csv_path) if csv_path else None
         self.show = show
+        self.every = every
         self.schemas = None
         if schema_constrained:  # the samples name only tables and columns of their schema
             from sqlft.constrained import record_schemas
@@ -118,6 +121,14 @@ class SQLSampleCallback(TrainerCallback):
         return rows
 
     def on_evaluate(self, args, state, control, model=None, **kwargs):
+        if not self.every:
+            self._sample_and_show(args, state, model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every and (state.global_step % self.every == 0 or state.global_step >= state.max_steps):
+            self._sample_and_show(args, state, model)
+
+    def _sample_and_show(self, args, state, model) -> None:
         if model is None or not state.is_world_process_zero:  # one sampler under data parallelism
             return
         rows = self.sample(model, state.global_step)

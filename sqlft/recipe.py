@@ -19,7 +19,7 @@ from sqlft.data.prepare import Prepared, prepare_records
 from sqlft.jsonl import write_jsonl
 from sqlft.rundir import RunDir
 
-PHASES = ("phase1", "phase2")
+PHASES = ("phase1", "phase2", "phase3")  # phase 3: GRPO with an execution reward (sqlft.rl)
 
 
 def setup(
@@ -139,15 +139,19 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
 
 def phase_config(config: Preset, phase: str, run: RunDir):
     """Trainer settings for `phase`: the preset's section plus where to write and at what precision."""
+    from sqlft.rl import RLConfig
     from sqlft.train import PhaseConfig
 
     section = getattr(config, phase)
-    return PhaseConfig.from_dict(
+    # phase 3's queries run under `sqlft eval`'s time limit
+    kind, extra = (RLConfig, {"timeout": config.eval.timeout}) if phase == "phase3" else (PhaseConfig, {})
+    return kind.from_dict(
         section,
         output_dir=str(run.step_dir(phase)),
         max_length=config.prompt.max_length,
         compute_dtype=config.model.compute_dtype,
         report_to="wandb" if wandb_enabled(config) else "none",
+        **extra,
     )
 
 
@@ -156,9 +160,9 @@ def train_phase(
 ):
     """Load the base, add (or continue) the adapter, train on the phase's prepared records.
 
-    Phase 2 continues the phase-1 adapter. Records come from `<phase>/train.jsonl` and
-    `<phase>/eval.jsonl`, written by the notebook's data step. An interrupted phase resumes from
-    its last checkpoint.
+    Phase 2 continues the phase-1 adapter, phase 3 (GRPO, `sqlft.rl`) the phase-2 adapter.
+    Records come from `<phase>/train.jsonl` and `<phase>/eval.jsonl`, written by the notebook's
+    data step. An interrupted phase resumes from its last checkpoint.
     """
     from sqlft.callbacks import SQLSampleCallback
     from sqlft.lora import add_lora
@@ -172,9 +176,10 @@ def train_phase(
     eval_records = dev.records
     model, tokenizer = load_model(config)
     adapter = None
-    if phase == "phase2":
-        run.require("phase1")
-        adapter = run.adapter("phase1")
+    if phase in ("phase2", "phase3"):
+        previous = PHASES[PHASES.index(phase) - 1]
+        run.require(previous)
+        adapter = run.adapter(previous)
     m = config.model
     overrides = {
         k: v
@@ -200,22 +205,91 @@ def train_phase(
                 max_new_tokens=config.eval.max_new_tokens,
                 csv_path=run.root / phase / "sql_samples.csv",
                 schema_constrained=config.eval.schema_constrained,
+                every=section.eval_steps if phase == "phase3" else 0,  # GRPO never evaluates
             )
         )
-    if live_plot:
+    if live_plot and phase != "phase3":  # GRPO's loss is not a curve to watch: see reward_curves
         from sqlft.notebook import LiveLossPlot
 
         callbacks.append(LiveLossPlot(title=f"{phase} training loss"))
-    result = train(
-        model,
-        tokenizer,
-        train_records,
-        eval_records[: section.eval_limit] or None,
-        phase_config(config, phase, run),
-        resume=True,
-        callbacks=callbacks,
+    settings = phase_config(config, phase, run)
+    if phase != "phase3":
+        result = train(
+            model,
+            tokenizer,
+            train_records,
+            eval_records[: section.eval_limit] or None,
+            settings,
+            resume=True,
+            callbacks=callbacks,
+        )
+        return model, tokenizer, result
+    from functools import partial
+
+    from sqlft.rl import SQLReward, build_grpo_trainer
+
+    reward = SQLReward(
+        Prepared.load(run.root / phase / "train.jsonl").db_dir, settings.timeout, section.runs_reward
     )
+    try:
+        result = train(
+            model,
+            tokenizer,
+            train_records,
+            None,
+            settings,
+            resume=True,
+            callbacks=callbacks,
+            build=partial(build_grpo_trainer, reward=reward),
+        )
+    finally:
+        reward.close()
     return model, tokenizer, result
+
+
+def phase3_enabled(config: Preset, run: RunDir) -> bool:
+    """True when the preset runs phase 3; otherwise say why and mark the step done as skipped, so
+    that the evaluation compares only the steps that ran."""
+    p = config.phase3
+    if p.enabled:
+        print(f"phase 3 of {config.name}: on. {p.reason}".rstrip())
+        return True
+    reason = p.reason or "the preset leaves phase3.enabled false"
+    print(f"phase 3 of {config.name}: skipped. {reason}")
+    run.mark_done("phase3", skipped=True, reason=reason)
+    return False
+
+
+def reward_settings(config: Preset):
+    """Phase 3's GRPO and reward settings as a table, for the notebook to show before training."""
+    import pandas as pd
+
+    p, e = config.phase3, config.eval
+    rows = p.generation_batch_size or p.batch_size * p.grad_accum
+    settings = {
+        "enabled": f"{p.enabled}: {p.reason}" if p.reason else p.enabled,
+        "group size (num_generations)": p.num_generations,
+        "prompts per generation batch": rows // p.num_generations,
+        "max_completion_length": p.max_completion_length,
+        "temperature": p.temperature,
+        "beta (KL to phase 2)": p.beta,
+        "learning_rate": p.learning_rate,
+        "execution reward": f"weight {p.execution_weight}: 1 match, {p.runs_reward} runs but wrong, 0 error",
+        "format reward": f"weight {p.format_weight}: 0.5 one statement + 0.5 ends with EOS",
+        "query limits": f"{e.timeout} s per query, read-only, as sqlft eval",
+        "budget": f"{p.max_minutes} min" if p.max_minutes else f"max_steps {p.max_steps}, epochs {p.epochs}",
+    }
+    return pd.Series({k: str(v) for k, v in settings.items()}, name="value").to_frame()
+
+
+def plot_rewards(run: RunDir, phase: str = "phase3"):
+    """Each reward function's mean per logged step (and their weighted total), from the training log."""
+    from sqlft.rl import plot_reward_curves
+
+    log = run.root / phase / "training_log.json"
+    if not log.is_file():
+        return "no training log"
+    return plot_reward_curves(json.loads(log.read_text()), run.figures / f"{phase}_rewards.png")
 
 
 def data_parallel_gpus(config: Preset) -> int:

@@ -47,7 +47,7 @@ ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 # PhaseConfig keys that say where and how to log, not what is trained: a resume may change them.
 NOT_SETTINGS = {"output_dir", "report_to", "logging_steps"}
 # Keys of a preset's phase section that are not trainer settings (they choose data and samples).
-NON_TRAINER_KEYS = {"data", "eval_limit", "sample_questions"}
+NON_TRAINER_KEYS = {"data", "eval_limit", "sample_questions", "enabled", "reason"}
 
 
 @dataclass(kw_only=True)
@@ -335,12 +335,15 @@ def train(
     resume: bool = False,
     skip_finished: bool = True,
     callbacks: list[Any] | None = None,
+    build: Any = None,
 ) -> TrainResult:
     """Train the LoRA `model` (see `sqlft.lora.add_lora`) for one phase and save its adapter.
 
     `resume=True` continues from the last checkpoint in output_dir (same step, optimizer and
     scheduler). A phase whose marker exists is not rerun when `skip_finished`: its adapter is
-    loaded into `model` instead, so that what follows sees the trained weights.
+    loaded into `model` instead, so that what follows sees the trained weights. `build` makes the
+    trainer (`build_trainer`'s signature; `sqlft.rl` passes its GRPO trainer): checkpoints, resume,
+    time budget, progress file, save guard and the phase's files are the same for every trainer.
     """
     config = config if isinstance(config, PhaseConfig) else PhaseConfig.from_dict(config)
     output_dir = Path(config.output_dir)
@@ -361,7 +364,9 @@ def train(
     guard = SaveGuard(output_dir, model)
     progress = ProgressFile(output_dir / "progress.json")
     callbacks = [*(callbacks or []), guard, progress, *([budget] if budget else [])]
-    trainer, dropped = build_trainer(model, tokenizer, train_records, eval_records, config, callbacks)
+    trainer, dropped = (build or build_trainer)(
+        model, tokenizer, train_records, eval_records, config, callbacks
+    )
     if budget:
         budget.attach(trainer)
         if checkpoint is not None:

@@ -91,7 +91,9 @@ def test_phase3_in_every_preset_samples_whole_groups():
         if name.startswith("kaggle-"):  # fits a T4: fp16 model, 4-8 completions, ~256 tokens each
             assert p.enabled and 4 <= p.num_generations <= 8 and p.max_completion_length == 256
     assert not load_preset("demo").phase3.enabled and load_preset("demo").phase3.reason
-    with pytest.raises(PresetError, match="phase3 batch_size x grad_accum is 6 completions.*num_generations=4"):
+    with pytest.raises(
+        PresetError, match="phase3 batch_size x grad_accum is 6 completions.*num_generations=4"
+    ):
         load_preset("smoke", {"phase3.batch_size": 3, "phase3.grad_accum": 2, "phase3.num_generations": 4})
 
 
