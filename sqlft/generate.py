@@ -14,6 +14,7 @@ batches.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import time
 from collections.abc import Sequence
@@ -229,11 +230,22 @@ def _prefill(model: Any, rows: list[list[int]], pad_id: int, shared: int, prefix
         input_ids=input_ids,
         attention_mask=mask,
         position_ids=positions,
-        past_key_values=cache,
+        **{_cache_name(model): cache},
         use_cache=True,
         logits_to_keep=1,
     ).logits[:, -1]
     return cache, logits, mask, positions[:, -1] + 1
+
+
+def _cache_name(model: Any) -> str:
+    """`cache` where the model's forward takes it (transformers 5.24 renamed `past_key_values`, which
+    older 5.x releases still need); asked of the model under any PEFT wrapper, once per model."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    name = getattr(base, "_sqlft_cache_name", None)
+    if name is None:
+        name = "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        base._sqlft_cache_name = name
+    return name
 
 
 def _states(cache: Any) -> list[tuple[Any, Any]]:
@@ -302,7 +314,8 @@ class _Prefiller:
             if shared and group not in self.prefixes:
                 prefix = self.prefixes[group] = _new_cache(self.model)
                 ids = torch.tensor([self.rows[part[0]][:shared]], device=_input_device(self.model))
-                self.model(input_ids=ids, past_key_values=prefix, use_cache=True, logits_to_keep=1)
+                cache_arg = {_cache_name(self.model): prefix}
+                self.model(input_ids=ids, **cache_arg, use_cache=True, logits_to_keep=1)
             rows = [self.rows[r] for r in part]
             parts.append(_prefill(self.model, rows, self.pad_id, shared, self.prefixes.get(group)))
             self.waiting[group] -= len(part)
@@ -394,7 +407,7 @@ def _decode(
             input_ids=tokens[:, None],
             attention_mask=mask,
             position_ids=next_pos[:, None],
-            past_key_values=cache,
+            **{_cache_name(model): cache},
             use_cache=True,
         ).logits[:, -1]
         next_pos = next_pos + 1
@@ -429,7 +442,8 @@ def generate_sql(
     decoding: every table and column the model names exists (`sqlft.constrained`).
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from sqlft.progressbar import ProgressBar
 
     n = num_return_sequences
     if n < 1 or batch_size < 1 or max_new_tokens < 1:
@@ -460,14 +474,14 @@ def generate_sql(
         constraint = Constraint(tokenizer, [schemas[i] for _, i in order], greedy=not do_sample)
     was_training = model.training
     model.eval()
-    bar = tqdm(total=len(order), unit="seq", desc="generate", disable=not progress)
+    bar = ProgressBar(len(order), "generate", "sequences", enabled=progress)
     counted = {"tokens": 0, "start": time.perf_counter()}
 
     def on_step(finished: int, new_tokens: int) -> None:
         counted["tokens"] += new_tokens
         if finished:
-            bar.update(finished)
-            bar.set_postfix(tok_s=f"{counted['tokens'] / (time.perf_counter() - counted['start']):.1f}")
+            rate = counted["tokens"] / (time.perf_counter() - counted["start"])
+            bar.update(finished, **{"new tokens/s": f"{rate:.1f}"})
 
     def answer_ended(tokens: list[int], token: int) -> bool:
         piece = tokenizer.decode([token])

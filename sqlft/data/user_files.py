@@ -38,7 +38,7 @@ def progress(rows: Iterable, total: int | None, desc: str) -> Iterable:
     """A tqdm bar on an interactive terminal for large inputs; the rows unchanged otherwise."""
     if not sys.stderr.isatty() or (total is not None and total < PROGRESS_MIN):
         return rows
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(rows, total=total, desc=desc, unit=" rows")
 
