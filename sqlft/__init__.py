@@ -6,7 +6,10 @@ data tools start fast.
 
 from importlib import import_module
 
+from sqlft.noise import silence_known_noise
+
 __version__ = "0.1.0"
+silence_known_noise()
 
 # public name -> module that defines it ("module:name" where the name differs); resolved on first
 # access. In the order of a run: data, model, LoRA, training, generation, scoring, using the result.

@@ -14,6 +14,8 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from sqlft.progressbar import in_notebook
+
 COLUMNS = ["step", "question", "gold", "generated", "executes", "matches"]
 
 
@@ -135,9 +137,10 @@ class SQLSampleCallback(TrainerCallback):
         model.train()  # evaluation left it in eval mode; training resumes after this hook
         self.history.extend(rows)
         if self.show:
-            matched = sum(r["matches"] for r in rows)
-            print(f"\nSQL samples at step {state.global_step}: {matched}/{len(rows)} match")
-            print(format_table(rows))
+            matched, ran = sum(r["matches"] for r in rows), sum(r["executes"] for r in rows)
+            print(f"SQL samples at step {state.global_step}: {ran}/{len(rows)} execute, {matched} match")
+            if not in_notebook():  # a notebook shows the samples once, in full, after training
+                print(format_table(rows))
         self._write_csv(rows, self.csv_path or Path(args.output_dir) / "sql_samples.csv")
         self._log_wandb(rows, state.global_step)
 

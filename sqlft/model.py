@@ -14,10 +14,12 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlft.paths import display_path
 from sqlft.placement import Placement, choose_placement
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ class LoadInfo:
         quant = {"nf4": "4-bit NF4 with double quantisation", "int8": "8-bit"}.get(
             self.quantization, "full precision (no quantisation)"
         )
-        origin = "" if self.path == self.source else f" from {self.path}"
+        origin = "" if self.path == self.source else f" from {display_path(self.path)}"
         lines = [
             f"Loaded {self.source}{origin}: weights {quant}.",
             f"Compute dtype {self.precision.name}: {self.precision.reason}.",
@@ -171,7 +173,8 @@ def load_model_and_tokenizer(
         kwargs["quantization_config"] = quant_config
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
-    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+    with _no_bar_in_notebook():
+        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
 
     pad = ensure_pad_token(tokenizer, model)
     n = disable_cpu_bf16_repack(model) if quantization == "nf4" else 0  # harmless on GPU; offload-safe
@@ -183,6 +186,24 @@ def load_model_and_tokenizer(
     model.sqlft_load_info = LoadInfo(name_or_path, str(path), quantization, precision, where, pad, notes)
     log.info("%s", model.sqlft_load_info.summary())
     return model, tokenizer
+
+
+@contextmanager
+def _no_bar_in_notebook():
+    """transformers' "Loading weights" bar would be saved as a stream of redraws in a notebook;
+    the loader's summary line says what was loaded instead."""
+    from transformers.utils import logging as hf_logging
+
+    from sqlft.progressbar import in_notebook
+
+    if not in_notebook() or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(

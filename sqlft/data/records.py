@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sqlft.paths import shorten_paths
+
 
 class DataError(ValueError):
     """Bad input: the message names the file, the record and the fix."""
@@ -85,9 +87,10 @@ class LoadReport:
         }
 
     def summary(self) -> str:
-        lines = [f"{self.source} ({self.path}): read {self.read}, kept {self.kept}, skipped {self.skipped}"]
+        counts = f"read {self.read}, kept {self.kept}, skipped {self.skipped}"
+        lines = [f"{self.source} ({self.path}): {counts}"]
         for reason, count in self.dropped.most_common():
             lines.append(f"  skipped {count:>6}  {reason}")
             lines.extend(f"            e.g. {s}" for s in self.samples.get(reason, [])[:1])
         lines.extend(f"  warning: {count} records: {message}" for message, count in self.warnings.items())
-        return "\n".join(lines)
+        return shorten_paths("\n".join(lines))

@@ -1,0 +1,40 @@
+"""Known third-party noise, silenced where it starts, so notebooks and logs show sqlft's own words.
+
+Each entry is a message that says nothing about the run: a renamed argument that peft, TRL and
+sqlft still pass under its old name (transformers 5.24 renamed gradient_checkpointing to
+activation_checkpointing; older 5.x releases know only the old name), tqdm asking for ipywidgets
+in a headless kernel, and bitsandbytes announcing on every import, on CPUs with avx512_bf16, that an
+optional kernels package is absent.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+WARNINGS = (
+    (FutureWarning, r"`(is_)?gradient_checkpointing(_kwargs)?` is deprecated"),
+    (Warning, r"IProgress not found"),  # tqdm's TqdmWarning, raised when huggingface_hub imports tqdm.auto
+)
+LOG_LINES = (
+    ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, start: str):
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.start)
+
+
+def silence_known_noise() -> None:
+    """Install the filters (idempotent); loggers are configured before their modules import."""
+    for category, message in WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    for name, start in LOG_LINES:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) and f.start == start for f in logger.filters):
+            logger.addFilter(_DropMessage(start))
