@@ -81,23 +81,173 @@ def metrics_table(reports: dict[str, dict[str, Any]]):
     return pd.DataFrame.from_dict(rows, orient="index")[list(reports)]
 
 
-def examples_table(report: dict[str, Any], *, matches: bool, n: int = 5, width: int = 90):
-    """A few records that the run got right (`matches=True`) or wrong, with question, gold and prediction."""
+def _styled(rows: list[dict[str, Any]], caption: str = ""):
+    """A table that shows every character of its SQL, left-aligned and wrapped, without an index."""
     import pandas as pd
 
-    def cut(text: Any) -> str:
-        text = " ".join(str(text or "").split())
-        return text if len(text) <= width else text[: width - 1] + "…"
-
-    picked = [r for r in report["records"] if bool(r.get("exec_match")) == matches][:n]
-    return pd.DataFrame(
-        [
-            {
-                "question": cut(r.get("question")),
-                "gold": cut(r["gold"]),
-                "predicted": cut(r["pred"]),
-                "error": cut(r.get("error")),
-            }
-            for r in picked
-        ]
+    frame = pd.DataFrame(rows)
+    styler = frame.style.hide(axis="index").set_properties(
+        **{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"}
     )
+    styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    return styler.set_caption(caption) if caption else styler
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        elif value is not None:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def settings_table(config: Any, step: str):
+    """The resolved preset values this step ran with, as the dotted keys `-p`/`overrides` take."""
+    from sqlft.rundir import STEP_SECTIONS
+
+    preset = config.to_dict()
+    rows = [
+        {"setting": key, "value": str(value)}
+        for section in STEP_SECTIONS[step] or ("eval",)
+        for key, value in _flat(preset[section], f"{section}.").items()
+    ]
+    caption = f"{step} of preset {config.name}: change any value with -p KEY=VALUE or in `overrides`"
+    return _styled(rows, caption)
+
+
+def verdict(record: dict[str, Any]) -> str:
+    """✓ or ✗ and why: the wrong result, or the error kind (syntax, unknown name, ...)."""
+    from sqlft.evaluate.report import error_label
+
+    if record.get("exec_match"):
+        return "✓ match"
+    return f"✗ {error_label(record['error_kind'])}" if record.get("error_kind") else "✗ wrong result"
+
+
+def samples_table(run: Any, phase: str):
+    """The SQL sample callback's last evaluation during training: question, gold, generated, verdicts."""
+    import csv
+
+    path = run.root / phase / "sql_samples.csv"
+    if not path.is_file():
+        return f"{phase}: no evaluation ran during training, so there are no samples"
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    last = max(int(r["step"]) for r in rows)
+    shown = [
+        {
+            "question": r["question"],
+            "gold": r["gold"],
+            "generated": r["generated"],
+            "executes": "✓" if r["executes"] == "True" else "✗",
+            "matches": "✓" if r["matches"] == "True" else "✗",
+        }
+        for r in rows
+        if int(r["step"]) == last
+    ]
+    return _styled(shown, f"{phase}: SQL samples at step {last} (every evaluation is in {path.name})")
+
+
+def failure_examples(report: dict[str, Any], per_kind: int = 1):
+    """Each kind of failure, largest first, with its count and an example: question, SQL, gold, error."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in report["records"]:
+        if not record.get("exec_match"):
+            groups.setdefault(verdict(record)[2:], []).append(record)
+    total = len(report["records"]) or 1
+    rows = []
+    for kind, group in sorted(groups.items(), key=lambda item: -len(item[1])):
+        for i, record in enumerate(group[:per_kind]):
+            rows.append(
+                {
+                    "failure": kind if i == 0 else "",
+                    "count": f"{len(group)} ({len(group) / total:.0%})" if i == 0 else "",
+                    "question": record.get("question", ""),
+                    "predicted": record.get("pred", ""),
+                    "gold": record["gold"],
+                    "error": record.get("error") or "",
+                }
+            )
+    if not rows:
+        return "every record matched"
+    return _styled(rows, f"failures of {len(report['records'])} records, one example per kind")
+
+
+def _key(record: dict[str, Any]) -> tuple:
+    return record.get("db_id"), record.get("question"), record["gold"]
+
+
+def side_by_side(reports: dict[str, dict[str, Any]], n: int = 8):
+    """The same questions answered by every step, with each step's SQL and verdict.
+
+    Questions whose verdicts differ between steps come first (the last step right before the last
+    step wrong), then questions every step got wrong, so the table shows what training changed.
+    """
+    steps = list(reports)
+    by_step = {step: {_key(r): r for r in report["records"]} for step, report in reports.items()}
+    shared = [k for k in by_step[steps[-1]] if all(k in by_step[s] for s in steps)]
+
+    def order(key: tuple) -> tuple:
+        hits = [bool(by_step[s][key].get("exec_match")) for s in steps]
+        return (len(set(hits)) == 1, not hits[-1])
+
+    rows = []
+    for key in sorted(shared, key=order)[:n]:
+        row = {"question": key[1], "gold": key[2]}
+        for step in steps:
+            record = by_step[step][key]
+            row[step] = f"{verdict(record)}\n{record.get('pred', '')}"
+        rows.append(row)
+    caption = f"{len(rows)} of {len(shared)} dev questions, answered by {', '.join(steps)}"
+    return _styled(rows, caption)
+
+
+def load_reports(run: Any, steps: list[str] | None = None, constrained: bool = False) -> dict[str, dict]:
+    """Each step's report in series order: the steps named (each must be done), or every finished
+    step that wrote one (a phase the preset turned off writes none)."""
+    import json
+
+    from sqlft.rundir import STEPS
+
+    if steps is not None:
+        for step in steps:
+            run.require(step)
+    names = steps or [step for step, _ in STEPS if run.is_done(step) and run.report(step).is_file()]
+    reports = {}
+    for step in names:
+        path = run.report(step, constrained=constrained)
+        if path.is_file():
+            reports[step] = json.loads(path.read_text(encoding="utf-8"))
+    return reports
+
+
+def constrained_table(run: Any):
+    """Plain against schema-constrained decoding per step, when the preset scored both."""
+    import pandas as pd
+
+    plain, constrained = load_reports(run), load_reports(run, constrained=True)
+    if not constrained:
+        return "schema-constrained decoding was off in this run (on: -p eval.schema_constrained=true)"
+    rows = {}
+    for step, report in constrained.items():
+        for label, source in (("plain", plain[step]), ("constrained", report)):
+            s = source["summary"]
+            unknown = s["errors"].get("schema", 0) / max(s["n"], 1)
+            rows[f"{step}, {label}"] = {
+                "execution accuracy": s["exec_accuracy"],
+                "valid SQL": s["valid_rate"],
+                "unknown table/column": unknown,
+            }
+    return pd.DataFrame.from_dict(rows, orient="index").style.format("{:.1%}")
+
+
+def example_question(run: Any):
+    """The first dev question and its database file: a starting point to replace with your own."""
+    from sqlft.data.prepare import Prepared
+
+    dev = Prepared.load(run.step_dir("baseline") / "dev.jsonl")
+    record = next(r for r in dev.records if r.get("db_id"))
+    db = dev.db_dir / record["db_id"] / f"{record['db_id']}.sqlite"
+    return db, record["question"]

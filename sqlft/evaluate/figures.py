@@ -64,6 +64,38 @@ def compare_runs(
     return _save(fig, path)
 
 
+def plot_steps(reports: dict[str, dict[str, Any]], path: str | Path | None = None, title: str = ""):
+    """Valid SQL and execution accuracy (with its 95% interval) per step: what each step bought."""
+    from sqlft.evaluate.stats import interval
+
+    names = list(reports)
+    summaries = [reports[name]["summary"] for name in names]
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(names)), 3.6))
+    width = 0.38
+    for offset, key, label in (
+        (-width / 2, "valid_rate", "valid SQL"),
+        (width / 2, "exec_accuracy", "execution accuracy"),
+    ):
+        values = [s.get(key) or 0.0 for s in summaries]
+        errors = [interval(v, s["scored"]) for v, s in zip(values, summaries, strict=True)]
+        bars = ax.bar(
+            [i + offset for i in range(len(names))],
+            values,
+            width,
+            label=label,
+            yerr=errors if key == "exec_accuracy" else None,
+            capsize=3,
+        )
+        ax.bar_label(bars, labels=[f"{100 * v:.0f}%" for v in values], fontsize=8, padding=2)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel(f"share of {summaries[-1]['n']} dev questions" if summaries else "")
+    ax.set_title(title or "Valid SQL and execution accuracy by step")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_failures(report: dict[str, Any], path: str | Path | None = None, title: str = "Failures by kind"):
     """Horizontal bars: records that did not match, by error kind ("wrong result" when it ran)."""
     kinds = Counter(

@@ -282,10 +282,13 @@ def format_table(summary: dict[str, Any]) -> str:
         f"{'all':<12}{summary['scored']:>7}{_pct(summary['exec_accuracy']):>8}{_pct(summary['exact_accuracy']):>8}"
         f"   scored {summary['scored']} of {summary['n']}"
     )
-    lines.append(
-        f"exec accuracy without empty-gold records: {_pct(summary['exec_accuracy_nonempty_gold'])} "
-        f"({summary['empty_gold_matches']} of {summary['empty_gold']} empty-gold records matched)"
-    )
+    if summary["empty_gold"]:
+        lines.append(
+            f"exec accuracy without empty-gold records: {_pct(summary['exec_accuracy_nonempty_gold'])} "
+            f"({summary['empty_gold_matches']} of {summary['empty_gold']} empty-gold records matched)"
+        )
+    else:
+        lines.append("no gold result is empty, so empty answers match nothing")
     lines.append(f"valid SQL: {_pct(summary['valid_rate'])} (scored {summary['scored']} of {summary['n']})")
     repeats = summary.get("duplicates") or {"count": 0}
     if repeats["count"]:
