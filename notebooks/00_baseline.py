@@ -23,7 +23,9 @@
 # judged against these numbers.
 #
 # Parameters come from a preset (`sqlft/presets/*.yaml`); the cell below is the one papermill
-# overrides. `overrides` takes dotted keys, e.g. `{"eval.data.limit": 50}`.
+# overrides (the values that ran are in the injected cell after it when papermill ran this).
+# `overrides` takes dotted keys, e.g. `{"eval.data.limit": 50}`; the table under the next cell
+# lists every key this step reads, with the value it ran with.
 
 # %% tags=["parameters"]
 preset = "demo"  # a shipped preset name or a path to a YAML file
@@ -32,14 +34,14 @@ run_dir = "runs/demo"  # everything this series writes goes here
 previous_runs = []  # run directories of earlier sessions (Kaggle kernel outputs) to continue from
 
 # %%
-import pandas as pd
-
-from sqlft import recipe
-from sqlft.evaluate import failure_table, format_table
-from sqlft.evaluate.figures import plot_accuracy_by_hardness
+from sqlft import findings, recipe
+from sqlft.evaluate import format_table
+from sqlft.evaluate.figures import plot_failures
+from sqlft.notebook import failure_examples, settings_table
 
 config, run = recipe.setup(preset, overrides, run_dir, previous_runs)
 print(f"preset {config.name}: {config.description}")
+settings_table(config, "baseline")
 
 # %% [markdown]
 # ## The dev set and its prompts
@@ -65,25 +67,28 @@ print(model.sqlft_load_info.summary())
 
 # %% [markdown]
 # ## Zero-shot predictions and their scores
+#
+# Counts and accuracies per Spider hardness level (easy, medium, hard, extra), then the overall
+# rates. A base model that has never seen this prompt format often fails before any question is
+# judged: it explains instead of answering, or writes SQL that does not run.
 
 # %%
 report = recipe.predict_and_score(config, model, tokenizer, dev, run, "baseline")
 print(format_table(report["summary"]))
 
-# %%
-plot_accuracy_by_hardness(
-    report, run.figures / "baseline_by_hardness.png", title="Baseline: execution accuracy by hardness"
-)
-
 # %% [markdown]
 # ## Where it fails
 #
-# Failures by kind, with examples: a query that does not parse, one that names a table or column
-# that does not exist, one that runs but returns other rows.
+# Every answer that did not match, by kind: a query that does not parse, one that names a table or
+# column that does not exist, one that runs but returns other rows. Below the chart, one example
+# of each kind with the SQL the model wrote in full.
 
 # %%
-print(failure_table(report))
+plot_failures(report, run.figures / "baseline_failures.png", title="Baseline: failures by kind")
+
+# %%
+failure_examples(report)
 
 # %%
 run.mark_done("baseline", exec_accuracy=report["summary"]["exec_accuracy"])
-pd.Series({k: report["summary"][k] for k in ("n", "exec_accuracy", "exact_accuracy", "valid_rate")})
+findings.what_this_shows(config, run, {"baseline": report}, "baseline")

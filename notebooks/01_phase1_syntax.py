@@ -17,7 +17,8 @@
 # # 01 · Phase 1: syntax anchoring
 #
 # The first phase teaches the model the *form* of the answer: one SQLite query, nothing else,
-# then stop. It trains a QLoRA adapter on gretel-style synthetic text-to-SQL (on Kaggle:
+# then stop. It trains a LoRA adapter (QLoRA when the preset loads the base in 4 bits; the cell
+# below says which this run did) on gretel-style synthetic text-to-SQL (on Kaggle:
 # `gretelai/synthetic_text_to_sql`; in the demo: sqlft's own generated set), where every example
 # carries its `CREATE TABLE` + `INSERT` context. The loader transpiled each context and gold query
 # to SQLite and kept only examples whose gold query **runs**, so the model never learns from SQL
@@ -33,16 +34,16 @@ run_dir = "runs/demo"
 previous_runs = []
 
 # %%
-from sqlft import recipe
+from sqlft import findings, recipe
 from sqlft.evaluate import format_table
-from sqlft.evaluate.figures import plot_accuracy_by_hardness
+from sqlft.evaluate.figures import plot_steps
+from sqlft.notebook import load_reports, samples_table, settings_table
 
 config, run = recipe.setup(preset, overrides, run_dir, previous_runs)
-phase = config.phase1
-print(
-    f"phase 1 of {config.name}: lr {phase.learning_rate}, batch {phase.batch_size} x {phase.grad_accum} "
-    f"accumulation, LoRA {config.model.lora}, {config.model.quantization} weights"
-)
+findings.describe_phase(config, "phase1")
+
+# %%
+settings_table(config, "phase1")
 
 # %% [markdown]
 # ## Training data
@@ -58,28 +59,32 @@ recipe.show_prepared(train_set)
 # %% [markdown]
 # ## Training
 #
-# The loss curve updates live; at every evaluation a few dev questions are answered and shown with
-# whether the generated SQL executes and matches (the table is also saved as `sql_samples.csv`).
-# An interrupted run resumes from its last checkpoint when this notebook is run again.
+# The loss curve updates live. At every evaluation a few dev questions are answered (one line
+# each time: how many execute and match); the last round is shown in full below, and every round
+# is saved in `sql_samples.csv`. An interrupted run resumes from its last complete checkpoint when
+# this notebook is run again.
 
 # %%
 model, tokenizer = recipe.run_phase(config, "phase1", run, overrides)
 
 # %%
-recipe.sql_samples(run, "phase1", last=2 * phase.sample_questions)
+samples_table(run, "phase1")
 
 # %% [markdown]
 # ## Phase 1 on the dev set
 #
 # The same dev questions as the baseline. Phase 1 has seen no Spider-style data yet: what it
-# should have gained is well-formed, executable SQL that ends where it should.
+# should have gained is well-formed, executable SQL that ends where it should, so the chart puts
+# the valid-SQL rate beside execution accuracy.
 
 # %%
 report = recipe.predict_and_score(config, model, tokenizer, dev, run, "phase1")
 print(format_table(report["summary"]))
-plot_accuracy_by_hardness(
-    report, run.figures / "phase1_by_hardness.png", title="Phase 1: execution accuracy by hardness"
-)
 
 # %%
 run.mark_done("phase1", exec_accuracy=report["summary"]["exec_accuracy"])
+reports = load_reports(run, ["baseline", "phase1"])
+plot_steps(reports, run.figures / "phase1_steps.png", title="Baseline and phase 1")
+
+# %%
+findings.what_this_shows(config, run, reports, "phase1")

@@ -18,8 +18,9 @@
 #
 # The second phase continues **the same adapter** on Spider-style data (on Kaggle: Spider's
 # training split; in the demo: the demo databases' training questions), with the database schema
-# in every prompt and a learning rate ten times lower, so that it adapts to Spider's databases and
-# conventions without forgetting what phase 1 anchored.
+# in every prompt and a lower learning rate than phase 1 (the cell below says how much lower in
+# this run), so that it adapts to Spider's databases and conventions without forgetting what
+# phase 1 anchored.
 
 # %% tags=["parameters"]
 preset = "demo"
@@ -28,17 +29,17 @@ run_dir = "runs/demo"
 previous_runs = []
 
 # %%
-from sqlft import recipe
+from sqlft import findings, recipe
 from sqlft.evaluate import format_table
-from sqlft.evaluate.figures import plot_accuracy_by_hardness
+from sqlft.evaluate.figures import plot_steps
+from sqlft.notebook import load_reports, samples_table, settings_table
 
 config, run = recipe.setup(preset, overrides, run_dir, previous_runs)
 run.require("phase1")
-phase = config.phase2
-print(
-    f"phase 2 of {config.name}: continues {run.adapter('phase1')} at lr {phase.learning_rate} "
-    f"(phase 1: {config.phase1.learning_rate})"
-)
+findings.describe_phase(config, "phase2")
+
+# %%
+settings_table(config, "phase2")
 
 # %% [markdown]
 # ## Training data: questions with their schemas
@@ -50,12 +51,15 @@ recipe.show_prepared(train_set)
 
 # %% [markdown]
 # ## Training, continuing the phase-1 adapter
+#
+# As in phase 1: a live loss curve, a line per evaluation round, and the last round of SQL samples
+# in full after training.
 
 # %%
 model, tokenizer = recipe.run_phase(config, "phase2", run, overrides)
 
 # %%
-recipe.sql_samples(run, "phase2", last=2 * phase.sample_questions)
+samples_table(run, "phase2")
 
 # %% [markdown]
 # ## Phase 2 on the dev set
@@ -63,9 +67,11 @@ recipe.sql_samples(run, "phase2", last=2 * phase.sample_questions)
 # %%
 report = recipe.predict_and_score(config, model, tokenizer, dev, run, "phase2")
 print(format_table(report["summary"]))
-plot_accuracy_by_hardness(
-    report, run.figures / "phase2_by_hardness.png", title="Phase 2: execution accuracy by hardness"
-)
 
 # %%
 run.mark_done("phase2", exec_accuracy=report["summary"]["exec_accuracy"])
+reports = load_reports(run, ["baseline", "phase1", "phase2"])
+plot_steps(reports, run.figures / "phase2_steps.png", title="Baseline, phase 1 and phase 2")
+
+# %%
+findings.what_this_shows(config, run, reports, "phase2")

@@ -14,9 +14,10 @@
 # ---
 
 # %% [markdown]
-# # 04 · Evaluation: baseline, phase 1 and phase 2 side by side
+# # 04 · Evaluation: every step side by side
 #
-# All three were scored on the same dev questions with the same prompts. **Execution accuracy**
+# The baseline and each training step that ran (phase 1, phase 2, and phase 3 where the preset
+# turns it on) were scored on the same dev questions with the same prompts. **Execution accuracy**
 # is the measure of correctness, with the semantics of Spider's test-suite evaluator: the
 # predicted query must return the gold query's rows (as a multiset; in order only when the gold
 # has `ORDER BY`; columns may be permuted). Because a query that returns nothing "matches" a gold
@@ -34,37 +35,65 @@ previous_runs = []
 # %%
 import json
 
-from sqlft import recipe
-from sqlft.evaluate.figures import compare_runs, plot_failures
-from sqlft.notebook import examples_table, metrics_table
+from sqlft import findings, recipe
+from sqlft.answer import ask, load_for_ask
+from sqlft.evaluate.figures import compare_runs, plot_failures, plot_steps
+from sqlft.notebook import (
+    constrained_table,
+    example_question,
+    failure_examples,
+    load_reports,
+    metrics_table,
+    settings_table,
+    side_by_side,
+)
 
 config, run = recipe.setup(preset, overrides, run_dir, previous_runs)
-steps = ["baseline", "phase1", "phase2"]
-for step in steps:
-    run.require(step)
-reports = {step: json.loads(run.report(step).read_text()) for step in steps}
+load_reports(run, ["baseline", "phase1", "phase2"])  # each must be finished
+reports = load_reports(run)  # and any later step that ran
+last = list(reports)[-1]
+settings_table(config, "evaluation")
 
 # %% [markdown]
 # ## The numbers
 
 # %%
-table = metrics_table(reports)
-table.style.format("{:.3f}", na_rep="–")
+metrics_table(reports).style.format("{:.3f}", na_rep="–")
+
+# %%
+plot_steps(reports, run.figures / "steps.png")
 
 # %%
 compare_runs(reports, run.figures / "exec_accuracy_by_hardness.png", title="Execution accuracy by hardness")
 
 # %% [markdown]
-# ## What phase 2 gets right, and what it still gets wrong
+# ## The same questions, every step
+#
+# Each row is one dev question answered by every step, with the step's verdict and its SQL in
+# full. Questions on which the steps disagree come first: they show what training changed.
 
 # %%
-examples_table(reports["phase2"], matches=True)
+side_by_side(reports)
+
+# %% [markdown]
+# ## What the last step still gets wrong
+#
+# Its failures by kind, and one example of each kind with the SQL it wrote.
 
 # %%
-examples_table(reports["phase2"], matches=False)
+plot_failures(reports[last], run.figures / f"{last}_failures.png", title=f"{last}: failures by kind")
 
 # %%
-plot_failures(reports["phase2"], run.figures / "phase2_failures.png", title="Phase 2: failures by kind")
+failure_examples(reports[last])
+
+# %% [markdown]
+# ## Schema-constrained decoding
+#
+# With `eval.schema_constrained` every step is also decoded so that each table and column the
+# model writes exists in the question's schema (`sqlft.constrained`); the table compares both.
+
+# %%
+constrained_table(run)
 
 # %% [markdown]
 # ## metrics.json
@@ -73,7 +102,21 @@ plot_failures(reports["phase2"], run.figures / "phase2_failures.png", title="Pha
 # empty-gold records, exact match, valid SQL, ROUGE, error counts).
 
 # %%
-metrics = {"preset": config.name, **{step: reports[step]["summary"] for step in steps}}
+metrics = {"preset": config.name, **{step: report["summary"] for step, report in reports.items()}}
 run.metrics.write_text(json.dumps(metrics, indent=1) + "\n")
-run.mark_done("evaluation", **{step: reports[step]["summary"]["exec_accuracy"] for step in steps})
-{step: round(reports[step]["summary"]["exec_accuracy"], 3) for step in steps}
+run.mark_done("evaluation", **{step: report["summary"]["exec_accuracy"] for step, report in reports.items()})
+findings.what_this_shows(config, run, reports, last)
+
+# %% [markdown]
+# ## Ask your own database
+#
+# The trained model answers a question about any SQLite file: the prompt is built from the file's
+# schema as in training, and the SQL runs read-only with time and row limits. Replace `db` and
+# `question` with your own (or, from a shell: `sqlft ask --adapter runs/demo/phase2/adapter --db
+# my.sqlite "question"`).
+
+# %%
+model, tokenizer, prompt = load_for_ask(config.model.name, adapter=run.adapter(last))
+db, question = example_question(run)  # e.g. db = "my.sqlite"; question = "How many orders came from Norway?"
+print(f"database {db.name}")
+print(ask(question, db, model, tokenizer, prompt=prompt).table())

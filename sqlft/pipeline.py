@@ -84,7 +84,8 @@ def run_pipeline(
             run.record_settings(step, settings)
             log(f"[{number}/{len(STEPS)}] {step}: running {source.name} -> {run.root / stem}.ipynb")
             started = time.monotonic()
-            parameters = {"preset": str(config.origin), "overrides": overrides, "run_dir": str(run.root)}
+            # as the user gave them (a preset's name, a relative folder): the notebook shows these
+            parameters = {"preset": str(preset), "overrides": overrides, "run_dir": str(run.root)}
             _execute(source, run, step, stem, parameters, resume_command)
             if not run.is_done(step):
                 raise PipelineError(f"{stem}: finished without marking step {step!r} done; see {stem}.ipynb")
@@ -148,7 +149,13 @@ def _execute(
     try:
         with ProgressPrinter(progress, step, _console_line) as printer:
             papermill.execute_notebook(
-                notebook, str(running), parameters=parameters, kernel_name="python3", progress_bar=True
+                notebook,
+                str(running),
+                parameters=parameters,
+                kernel_name="python3",
+                progress_bar=True,
+                # the kernel's own start-up warnings (TCP without encryption) say nothing about the run
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         if printer.printed and sys.stdout.isatty():
             print()  # end the line rewritten in place

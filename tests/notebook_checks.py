@@ -1,0 +1,53 @@
+"""What a reader of an executed notebook must not see: stderr walls, warnings, machine paths, cut SQL.
+
+Used on the shipped notebooks and on the notebooks a smoke run writes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+
+MAX_STREAMS_PER_CELL = 4
+WARNING = re.compile(r"\w*Warning\b|\bWARNING\b|Traceback")
+MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:root|home|tmp|usr|opt|var|work|mnt|proc)/")
+CUT = re.compile(r"…|\w\.\.\.(?:\s|<|$)")  # an ellipsis: pandas' or a truncating formatter's
+
+
+def output_texts(output) -> list[str]:
+    if output.output_type == "stream":
+        return [output.text]
+    data = output.get("data", {})
+    return [data[k] for k in ("text/plain", "text/html", "text/markdown") if k in data]
+
+
+def render_problems(path: Path) -> list[str]:
+    """Every problem found in one executed notebook, as `cell N: what`; empty when it reads clean."""
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(path, as_version=4)
+    HTMLExporter().from_notebook_node(notebook)  # renders as a reader's browser would get it
+    problems = []
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    if len(injected) != 1:
+        problems.append(f"{len(injected)} injected-parameters cells (papermill's values must stay visible)")
+    for number, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        if MACHINE_PATH.search(cell.source):
+            problems.append(f"cell {number}: machine path in its source")
+        streams = [o for o in cell.outputs if o.output_type == "stream"]
+        if len(streams) > MAX_STREAMS_PER_CELL:
+            problems.append(f"cell {number}: {len(streams)} stream outputs (a wall)")
+        for output in cell.outputs:
+            if output.output_type == "stream" and not output.text.strip():
+                problems.append(f"cell {number}: an empty {output.name} output")
+            for text in output_texts(output):
+                for pattern, what in ((WARNING, "warning"), (MACHINE_PATH, "machine path"), (CUT, "cut text")):
+                    found = pattern.search(text)
+                    if found:
+                        around = text[max(found.start() - 60, 0) : found.end() + 60].replace("\n", " ")
+                        problems.append(f"cell {number}: {what}: ...{around}...")
+    return problems
