@@ -191,7 +191,8 @@ def side_by_side(reports: dict[str, dict[str, Any]], n: int = 8):
 
     def order(key: tuple) -> tuple:
         hits = [bool(by_step[s][key].get("exec_match")) for s in steps]
-        return (len(set(hits)) == 1, not hits[-1])
+        same = len(set(hits)) == 1
+        return (same, hits[-1] if same else not hits[-1])
 
     rows = []
     for key in sorted(shared, key=order)[:n]:
