@@ -26,6 +26,9 @@
 #
 # Loss is computed on the completion only (the SQL and its end-of-sequence token): the prompt is
 # masked, so the model learns to answer, and to stop, rather than to repeat questions.
+#
+# The parameters cell works as in 00 (papermill's injected values follow it); the settings
+# table lists every preset key this phase reads, with the value it ran with.
 
 # %% tags=["parameters"]
 preset = "demo"

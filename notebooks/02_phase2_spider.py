@@ -21,6 +21,9 @@
 # in every prompt and a lower learning rate than phase 1 (the cell below says how much lower in
 # this run), so that it adapts to Spider's databases and conventions without forgetting what
 # phase 1 anchored.
+#
+# The parameters cell works as in 00 (papermill's injected values follow it); the settings
+# table lists every preset key this phase reads, with the value it ran with.
 
 # %% tags=["parameters"]
 preset = "demo"
