@@ -21,7 +21,7 @@ KNOWN_LICENSES = {
 }
 # sqlft's own names for bases -> their Hub ids, which is what a card and its loading code need
 HUB_IDS = {"smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct"}
-STEPS = ("baseline", "phase1", "phase2")
+STEPS = ("baseline", "phase1", "phase2", "phase3")
 LIBRARY = {"adapter": "peft", "merged": "transformers", "gguf": "gguf"}
 FORMATS = {"adapter": "LoRA adapter (PEFT)", "merged": "merged weights", "gguf": "GGUF"}
 
@@ -69,9 +69,11 @@ def _data_lines(preset: Preset | None) -> list[str]:
     if preset is None:
         return ["Not recorded (no run folder or preset was given)."]
     lines = []
+    phase3 = [("phase 3 (GRPO, execution reward)", preset.phase3.data)] if preset.phase3.enabled else []
     for label, data in (
         ("phase 1", preset.phase1.data),
         ("phase 2", preset.phase2.data),
+        *phase3,
         ("evaluation", preset.eval.data),
     ):
         limit = f", first {data.limit} records" if data.limit else ""
@@ -144,8 +146,13 @@ def write_model_card(
     body = [
         f"# Text-to-SQL {'LoRA adapter' if kind == 'adapter' else 'model'} for {base_model}",
         "",
-        f"Fine-tuned with sqlft in two phases (SQL syntax, then schema-aware Spider-style prompts)"
-        f"{f', preset `{preset.name}`' if preset else ''}. Format: {FORMATS[kind]}"
+        "Fine-tuned with sqlft in "
+        + (
+            "three phases (SQL syntax, schema-aware Spider-style prompts, then GRPO with an execution reward)"
+            if preset and preset.phase3.enabled
+            else "two phases (SQL syntax, then schema-aware Spider-style prompts)"
+        )
+        + f"{f', preset `{preset.name}`' if preset else ''}. Format: {FORMATS[kind]}"
         f"{f' `{gguf_file}`' if gguf_file else ''}.",
         "",
         "## Base model",

@@ -4,7 +4,8 @@ run_dir/
   preset.yaml                 the resolved preset the run used
   00_baseline.ipynb ...       executed notebooks
   baseline/  phase1/  phase2/ predictions.jsonl, report.json, settings.json, DONE.json; phases add
-                              adapter/, checkpoint-N/, training_log.json, sql_samples.csv
+  phase3/                     adapter/, checkpoint-N/, training_log.json, sql_samples.csv; a phase 3
+                              the preset turns off holds settings.json and DONE.json ("skipped": true)
   metrics.json, figures/      written by the evaluation step
   .lock                       held by the `sqlft run` working in the folder (sqlft.atomic.RunLock)
 
@@ -29,6 +30,7 @@ STEPS = [
     ("baseline", "00_baseline"),
     ("phase1", "01_phase1_syntax"),
     ("phase2", "02_phase2_spider"),
+    ("phase3", "03_phase3_rl"),
     ("evaluation", "04_evaluation"),
 ]
 # The preset sections each step's outputs depend on (name, description, wandb_project change nothing).
@@ -36,10 +38,17 @@ STEP_SECTIONS = {
     "baseline": ("model", "prompt", "eval"),
     "phase1": ("model", "prompt", "phase1", "eval"),
     "phase2": ("model", "prompt", "phase2", "eval"),
+    "phase3": ("model", "prompt", "phase3", "eval"),
     "evaluation": (),
 }
 # The steps whose outputs another step reads: redoing a step invalidates everything after it here.
-INPUTS = {"baseline": (), "phase1": (), "phase2": ("phase1",), "evaluation": ("baseline", "phase1", "phase2")}
+INPUTS = {
+    "baseline": (),
+    "phase1": (),
+    "phase2": ("phase1",),
+    "phase3": ("phase2",),
+    "evaluation": ("baseline", "phase1", "phase2", "phase3"),
+}
 SETTINGS = "settings.json"
 MARKER = "DONE.json"
 

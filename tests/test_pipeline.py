@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from notebook_checks import render_problems
 
 from sqlft.atomic import RunLock
 from sqlft.config import load_preset
@@ -45,13 +46,19 @@ def test_smoke_pipeline_writes_everything_a_report_needs(smoke_run):
         assert 0.0 <= metrics[step]["exec_accuracy"] <= 1.0
         assert metrics[step]["self_consistency"]["n"] == metrics[step]["scored"]  # smoke samples 2
         assert (out / step / "predictions.jsonl").is_file() and (out / step / "report.json").is_file()
-    for stem in ("00_baseline", "01_phase1_syntax", "02_phase2_spider", "04_evaluation"):
+    for stem in ("00_baseline", "01_phase1_syntax", "02_phase2_spider", "03_phase3_rl", "04_evaluation"):
         assert (out / f"{stem}.ipynb").is_file()
-    assert (out / "phase1" / "adapter" / "adapter_config.json").is_file()
-    assert (out / "phase2" / "adapter" / "adapter_config.json").is_file()
+    for phase in ("phase1", "phase2", "phase3"):
+        assert (out / phase / "adapter" / "adapter_config.json").is_file()
+        assert (out / phase / "adapter" / "README.md").is_file()  # the model card
+    assert (out / "phase3" / "report.json").is_file() and (out / "phase3" / "predictions.jsonl").is_file()
+    assert json.loads((out / "phase3" / "DONE.json").read_text())["exec_accuracy"] is not None
+    log = json.loads((out / "phase3" / "training_log.json").read_text())
+    assert any("rewards/execution/mean" in e and "rewards/format/mean" in e for e in log)
+    assert (out / "figures" / "phase3_rewards.png").is_file()
     assert list((out / "figures").glob("*.png"))
-    assert len(list((out / "wandb").glob("offline-run-*"))) == 2  # one per training phase
-    assert "[4/4] evaluation: finished" in result.stdout
+    assert len(list((out / "wandb").glob("offline-run-*"))) == 3  # one per training phase
+    assert "[5/5] evaluation: finished" in result.stdout
 
 
 @pytest.mark.slow
@@ -70,7 +77,7 @@ def test_rerun_skips_finished_steps(smoke_run):
     before = (out / "phase1" / "DONE.json").read_text()
     lines = []
     run_pipeline("smoke", out=out, log=lines.append)
-    assert all("skipped" in line for line in lines) and len(lines) == 4
+    assert all("skipped" in line for line in lines) and len(lines) == 5
     assert (out / "phase1" / "DONE.json").read_text() == before
 
 
@@ -98,7 +105,7 @@ def test_unknown_preset_and_step_fail_before_running(tmp_path):
     with pytest.raises(PresetError):
         run_pipeline("no-such-preset", out=tmp_path)
     with pytest.raises(PipelineError, match="unknown step"):
-        run_pipeline("smoke", out=tmp_path, steps=["phase3"])
+        run_pipeline("smoke", out=tmp_path, steps=["phase9"])
 
 
 def test_the_command_reports_errors_without_a_traceback(tmp_path):
@@ -122,7 +129,7 @@ def test_changed_settings_are_refused_before_any_work_and_force_forgets_what_dep
     notebooks, out = marking_notebooks(tmp_path / "notebooks"), tmp_path / "run"
     run_pipeline("smoke", out=out, notebooks=notebooks, steps=["phase1"], log=lambda _: None)
     run = RunDir(out)
-    for step in ("phase2", "evaluation"):  # as if they had finished on phase 1's adapter
+    for step in ("phase2", "phase3", "evaluation"):  # as if they had finished on phase 1's adapter
         run.record_settings(step, load_preset("smoke").to_dict())
         run.mark_done(step)
     preset_yaml = (out / "preset.yaml").read_text()
@@ -141,8 +148,27 @@ def test_changed_settings_are_refused_before_any_work_and_force_forgets_what_dep
         "smoke", changed, out=out, notebooks=notebooks, steps=["phase1"], force=True, log=lines.append
     )
     assert run.is_done("phase1") and not run.is_done("phase2") and not run.is_done("evaluation")
-    assert "phase2, evaluation forgotten too" in lines[0]
+    assert not run.is_done("phase3")
+    assert "phase2, phase3, evaluation forgotten too" in lines[0]
     assert "learning_rate: 0.002" in (out / "preset.yaml").read_text()
+
+
+def test_phase3_runs_alone_and_force_on_it_forgets_only_the_evaluation(tmp_path):
+    notebooks, out = marking_notebooks(tmp_path / "notebooks"), tmp_path / "run"
+    run_pipeline("smoke", out=out, notebooks=notebooks, log=lambda _: None)
+    run = RunDir(out)
+    assert all(run.is_done(step) for step, _ in STEPS)
+    assert run.settings("phase3")["sections"]["phase3"]["num_generations"] == 2
+    lines = []
+    changed = {"phase3.num_generations": 4}
+    with pytest.raises(PipelineError, match=r"phase3 \(finished\): phase3.num_generations: 2 -> 4"):
+        run_pipeline("smoke", changed, out=out, notebooks=notebooks, steps=["phase3"], log=lines.append)
+    run_pipeline(
+        "smoke", changed, out=out, notebooks=notebooks, steps=["phase3"], force=True, log=lines.append
+    )
+    assert "evaluation forgotten too" in lines[0] and "phase2" not in lines[0]
+    assert run.is_done("phase2") and run.is_done("phase3") and not run.is_done("evaluation")
+    assert any("phase3: running 03_phase3_rl.py" in line for line in lines)
 
 
 def test_a_second_run_on_a_held_folder_is_refused_with_the_holder(tmp_path):
@@ -150,3 +176,10 @@ def test_a_second_run_on_a_held_folder_is_refused_with_the_holder(tmp_path):
         with pytest.raises(PipelineError, match=rf"another sqlft run holds this folder \(pid {os.getpid()}"):
             run_pipeline("smoke", out=tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run" / "preset.yaml").exists()
+
+
+def test_executed_notebooks_read_clean(smoke_run):
+    """No stderr walls, warnings or cut SQL in what the smoke run's notebooks show (paths: its tmp)."""
+    out, _ = smoke_run
+    for stem in [stem for _, stem in STEPS]:
+        assert render_problems(out / f"{stem}.ipynb", machine_paths=False) == [], stem

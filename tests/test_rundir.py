@@ -32,7 +32,7 @@ def test_reset_forgets_a_step(tmp_path):
     run.mark_done("phase1")
     run.reset("phase1")
     assert not run.is_done("phase1")
-    assert [s for s, _ in STEPS] == ["baseline", "phase1", "phase2", "evaluation"]
+    assert [s for s, _ in STEPS] == ["baseline", "phase1", "phase2", "phase3", "evaluation"]
 
 
 def test_adopt_copies_the_marker_last_and_never_over_a_finished_step(tmp_path):
@@ -61,13 +61,18 @@ def test_settings_fingerprint_differences_and_dependents():
         "eval": {},
         "phase1": {"learning_rate": 1e-3},
         "phase2": {},
+        "phase3": {},
     }
     changed = {**preset, "phase1": {"learning_rate": 2e-3}}
     assert step_settings(preset, "baseline") == step_settings(changed, "baseline")
     assert step_settings(preset, "phase1")["fingerprint"] != step_settings(changed, "phase1")["fingerprint"]
     assert differences(preset, changed) == ["phase1.learning_rate: 0.001 -> 0.002"]
-    assert dependents("phase1") == ["phase2", "evaluation"]
+    assert dependents("phase1") == ["phase2", "phase3", "evaluation"]
+    assert dependents("phase2") == ["phase3", "evaluation"] and dependents("phase3") == ["evaluation"]
     assert dependents("baseline") == ["evaluation"] and dependents("evaluation") == []
+    rl = {**preset, "phase3": {"num_generations": 8}}
+    assert step_settings(preset, "phase3")["fingerprint"] != step_settings(rl, "phase3")["fingerprint"]
+    assert step_settings(preset, "phase2") == step_settings(rl, "phase2")
 
 
 def test_mark_done_records_the_fingerprint_of_the_settings_used(tmp_path):

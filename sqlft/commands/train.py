@@ -8,7 +8,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", required=True, help="preset name or YAML path")
-    parser.add_argument("--phase", required=True, choices=["phase1", "phase2"])
+    parser.add_argument("--phase", required=True, choices=["phase1", "phase2", "phase3"])
     parser.add_argument("--run-dir", required=True, help="run directory; the phase's data step must have run")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
 
