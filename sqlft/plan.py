@@ -350,3 +350,72 @@ def setup_from_preset(preset, phase: str = "phase1", gpus: int = 2) -> Setup:
         placement=placement,
         gpus=gpus if placement in ("split", "ddp") else 1,
     )
+
+
+def rl_plan(
+    shape: ModelShape,
+    setup: Setup,
+    generation_rows: int,
+    prompt_tokens: int,
+    completion_tokens: int,
+    model: str = "model",
+) -> Plan:
+    """Memory of one GRPO step (phase 3) on one GPU: the weights, adapters, gradients and optimizer
+    states held throughout, plus the larger of its two phases, which never overlap: generating
+    `generation_rows` completions at once (fp16 KV cache at full length, last-token logits) or the
+    policy-gradient step over `setup.batch_size` completions (activations over prompt + completion,
+    logits over the completion tokens only, as TRL computes them)."""
+    tokens = prompt_tokens + completion_tokens
+    train = estimate(shape, replace(setup, max_length=tokens), model)
+    held = [c for c in train.components if c.name not in ("activations", "logits and loss", "CUDA overhead")]
+    activations = next(c for c in train.components if c.name == "activations")
+    step_logits = setup.batch_size * completion_tokens * shape.vocab * LOGIT_BYTES
+    step = [
+        Component("step: activations", activations.gib, activations.note),
+        Component(
+            "step: logits and loss",
+            step_logits / GIB,
+            f"{setup.batch_size} x {completion_tokens} completion tokens x {shape.vocab} vocab x "
+            f"{LOGIT_BYTES} bytes",
+            per_gpu_share=False,
+        ),
+    ]
+    kv = 2 * shape.layers * shape.kv_heads * shape.head_dim * 2 * generation_rows * tokens
+    generation = [
+        Component(
+            "generation: KV cache (fp16)",
+            kv / GIB,
+            f"{generation_rows} completions x ({prompt_tokens} prompt + {completion_tokens} new) tokens",
+        ),
+        Component(
+            "generation: logits",
+            generation_rows * shape.vocab * 4 / GIB,
+            f"{generation_rows} x {shape.vocab} vocab, fp32",
+            per_gpu_share=False,
+        ),
+    ]
+    peak, other = (
+        (step, generation)
+        if sum(c.gib for c in step) >= sum(c.gib for c in generation)
+        else (
+            generation,
+            step,
+        )
+    )
+    peak[
+        0
+    ].note += f" (the {other[0].name.split(':')[0]} needs {sum(c.gib for c in other):.2f} GiB, not at once)"
+    plan = Plan(model, shape, replace(setup, max_length=tokens))
+    plan.components = [
+        *held,
+        *peak,
+        Component("CUDA overhead", CUDA_OVERHEAD_GIB, "context, cuBLAS workspace, allocator reserve", False),
+    ]
+    return plan
+
+
+def rl_rows(preset, gpus: int = 2) -> int:
+    """Completions one GPU generates at once in phase 3 (TRL: the generation batch per process)."""
+    p = preset.phase3
+    processes = gpus if preset.model.placement == "ddp" else 1
+    return p.generation_batch_size // processes if p.generation_batch_size else p.batch_size * p.grad_accum

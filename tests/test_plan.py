@@ -19,6 +19,8 @@ from sqlft.plan import (
     generation_plan,
     layer_activation_bytes,
     read_config,
+    rl_plan,
+    rl_rows,
     setup_from_preset,
 )
 
@@ -126,6 +128,49 @@ def test_every_kaggle_preset_fits_its_t4s(name):
         shape, setup, preset.eval.batch_size, setup.max_length, preset.eval.max_new_tokens
     )
     assert generation.fits, generation.table()
+
+
+@pytest.mark.parametrize("name", [n for n in shipped_presets() if n.startswith("kaggle")])
+def test_every_kaggle_phase3_fits_its_t4s(name):
+    preset = load_preset(name)
+    shape, setup = ModelShape.from_config(REAL[preset.model.name]), setup_from_preset(preset, "phase3")
+    p = preset.phase3
+    plan = rl_plan(shape, setup, rl_rows(preset), setup.max_length, p.max_completion_length, name)
+    assert plan.fits and plan.per_gpu_gib <= 0.9 * setup.gpu_gib, plan.table()
+    names = [c.name for c in plan.components]
+    assert "LoRA weights (fp32)" in names and "optimizer states" in names
+    assert any(n.startswith(("step:", "generation:")) for n in names)
+
+
+def test_phase3_plan_holds_the_larger_of_generation_and_step():
+    shape = ModelShape.from_config(QWEN_1_5B)
+    setup = Setup(batch_size=2, max_length=1024)
+    few = {c.name: c for c in rl_plan(shape, setup, 4, 1024, 256).components}
+    assert "step: activations" in few and "generation: KV cache (fp16)" not in few
+    many = {c.name: c for c in rl_plan(shape, setup, 512, 1024, 256).components}
+    kv = 2 * 28 * 2 * 128 * 2 * 512 * 1280 / GIB  # K and V, layers, KV heads, head dim, fp16, rows, tokens
+    assert many["generation: KV cache (fp16)"].gib == pytest.approx(kv)
+    assert "step: activations" not in many and "the step needs" in many["generation: KV cache (fp16)"].note
+    step_logits = few["step: logits and loss"].gib
+    assert step_logits == pytest.approx(2 * 256 * QWEN_1_5B["vocab_size"] * 12 / GIB)  # completion only
+
+
+def test_plan_command_for_phase3(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps(QWEN_1_5B))
+    args = [
+        "plan",
+        "--model",
+        str(tmp_path),
+        "--preset",
+        "kaggle-t4x2-qwen2.5-coder-1.5b",
+        "--phase",
+        "phase3",
+    ]
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert "phase 3 (GRPO" in table and "fits" in table and "256 completion tokens" in table
+    assert main(["plan", "--model", str(tmp_path), "--phase", "phase3"]) == 2
+    assert "needs a --preset" in capsys.readouterr().err
 
 
 def test_phi2_evaluating_32_prompts_at_once_overflows_a_t4():

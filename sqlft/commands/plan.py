@@ -15,7 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--preset", help="preset name or YAML path; its model section and phase set the defaults"
     )
     parser.add_argument(
-        "--phase", default="phase1", choices=["phase1", "phase2"], help="preset phase to plan"
+        "--phase",
+        default="phase1",
+        choices=["phase1", "phase2", "phase3"],
+        help="preset phase to plan (phase3: GRPO, generation and step memory)",
     )
     parser.add_argument("--quantization", choices=["nf4", "int8", "none"])
     parser.add_argument("--lora", choices=["attention", "all-linear", "high-rank"], help="LoRA preset")
@@ -33,10 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sqlft.plan import ModelShape, Setup, estimate, generation_plan, read_config, setup_from_preset
+    from sqlft.plan import (
+        ModelShape,
+        Setup,
+        estimate,
+        generation_plan,
+        read_config,
+        rl_plan,
+        rl_rows,
+        setup_from_preset,
+    )
 
     model = args.model
     eval_batch, new_tokens = args.eval_batch or 16, args.new_tokens or 256
+    rl = None  # phase 3: (completions generated at once, completion tokens)
+    if args.phase == "phase3" and not args.preset:
+        print("sqlft plan: --phase phase3 needs a --preset (its group size and lengths)", file=sys.stderr)
+        return 2
     try:
         if args.preset:
             from sqlft.config import load_preset
@@ -46,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             model = model or preset.model.name
             eval_batch = args.eval_batch or preset.eval.batch_size
             new_tokens = args.new_tokens or preset.eval.max_new_tokens
+            if args.phase == "phase3":
+                rl = (rl_rows(preset, args.gpus or 2), preset.phase3.max_completion_length)
         else:
             setup = Setup()
         if not model:
@@ -70,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
             setup.gpus = 2
         config, origin = read_config(model)
         shape = ModelShape.from_config(config, origin)
-        plan = estimate(shape, setup, model)
+        if rl:  # prompts are at most max_length tokens; completions add max_completion_length
+            plan = rl_plan(shape, setup, rl[0], setup.max_length, rl[1], model)
+        else:
+            plan = estimate(shape, setup, model)
         generation = generation_plan(shape, setup, eval_batch, setup.max_length, new_tokens, model)
     except (OSError, ValueError) as error:
         print(f"sqlft plan: {error}", file=sys.stderr)
@@ -78,7 +99,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**plan.to_dict(), "config": origin, "generation": generation.to_dict()}, indent=1))
     else:
-        print(
-            f"config: {origin}\n\ntraining\n{plan.table()}\n\ngeneration (evaluation)\n{generation.table()}"
-        )
+        what = "phase 3 (GRPO: generation, then the step)" if rl else "training"
+        print(f"config: {origin}\n\n{what}\n{plan.table()}\n\ngeneration (evaluation)\n{generation.table()}")
     return 0
