@@ -34,7 +34,14 @@ from common import write_result  # noqa: E402
 
 from sqlft.config import load_preset, shipped_presets  # noqa: E402
 from sqlft.kaggle import kaggle_push_requests, make_kernels  # noqa: E402
-from sqlft.plan import ModelShape, estimate, generation_plan, read_config, setup_from_preset  # noqa: E402
+from sqlft.plan import (  # noqa: E402
+    ModelShape,
+    estimate,
+    generation_plan,
+    read_config,
+    rl_rows,
+    setup_from_preset,
+)
 
 BUILD = Path(__file__).resolve().parent.parent / "build"  # ignored: gpu_wheels.sh's wheels, their install
 STACK_FLOORS = {
@@ -203,6 +210,12 @@ def estimate_wall_time(preset_name: str) -> dict:
             )
         if written_gb > WORKING_GB:
             problems.append(f"{phase}: writes about {written_gb:.0f} GB, over the {WORKING_GB} GB kept")
+    if preset.phase3.enabled:
+        steps["phase3"] = phase3_wall_time(preset, shape, spider_tokens, decode_step_s, gpus, eval_hours)
+        if steps["phase3"]["hours"] > SESSION_HOURS:
+            problems.append(
+                f"phase3: about {steps['phase3']['hours']:.1f} h, over a {SESSION_HOURS} h session"
+            )
     return {
         "steps": steps,
         "gpus_training": gpus,
@@ -217,6 +230,36 @@ def estimate_wall_time(preset_name: str) -> dict:
             "note": "no T4 QLoRA throughput measured yet: the CUDA mode measures tokens/s to replace these",
         },
         "problems": problems,
+    }
+
+
+def phase3_wall_time(
+    preset, shape: ModelShape, prompt_tokens: float, decode_step_s: float, gpus: int, eval_hours: float
+) -> dict:
+    """Phase 3's hours: per GRPO step, each process generates its generation batch at once
+    (max_completion_length decode steps, each reading the NF4 weights) and then trains on those
+    completions (6 x parameters FLOPs per prompt + completion token); a time budget caps the total."""
+    p = preset.phase3
+    rows = rl_rows(preset, gpus)  # completions one process generates and trains on per step
+    prompts_per_step = rows * gpus // p.num_generations
+    examples = p.data.limit or (SPIDER_TRAIN_EXAMPLES if p.data.source == "spider" else 0)
+    steps_needed = math.ceil(examples * p.epochs / prompts_per_step)
+    generate_s = p.max_completion_length * decode_step_s
+    train_s = 6 * shape.total_params() * rows * (prompt_tokens + p.max_completion_length)
+    train_s /= T4_FP16_FLOPS * TRAIN_UTILISATION
+    full_hours = steps_needed * (generate_s + train_s) / 3600
+    train_hours = min(full_hours, p.max_minutes / 60) if p.max_minutes else full_hours
+    adapter_gb = shape.lora_params(preset.model.lora_r or 16, preset.model.lora) * 6 / 1e9
+    return {
+        "examples": examples,
+        "prompts_per_step": prompts_per_step,
+        "seconds_per_step": round(generate_s + train_s, 1),
+        "generation_share": round(generate_s / (generate_s + train_s), 2),
+        "steps_in_budget": min(steps_needed, int(train_hours * 3600 / (generate_s + train_s))),
+        "hours_for_all_examples": round(full_hours, 2),
+        "train_hours": round(train_hours, 2),
+        "hours": round(train_hours + eval_hours, 2),
+        "written_gb": round(adapter_gb * ((p.save_total_limit or 1) + 1), 3),
     }
 
 

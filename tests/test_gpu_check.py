@@ -80,6 +80,16 @@ def test_wall_time_flags_a_phase_longer_than_a_session(monkeypatch):
     assert len(problems) == 1 and problems[0].startswith("phase2: about") and "12 h session" in problems[0]
 
 
+def test_wall_time_has_a_phase3_line_capped_by_its_budget(monkeypatch):
+    preset = load_preset("kaggle-t4x2-qwen2.5-coder-1.5b")
+    phase3 = gpu_check.estimate_wall_time(preset.name)["steps"]["phase3"]
+    assert phase3["train_hours"] == preset.phase3.max_minutes / 60 < phase3["hours_for_all_examples"]
+    assert phase3["prompts_per_step"] == 4 and 0 < phase3["generation_share"] < 1
+    off = replace(preset, phase3=replace(preset.phase3, enabled=False))
+    monkeypatch.setattr(gpu_check, "load_preset", lambda name: off)
+    assert "phase3" not in gpu_check.estimate_wall_time(preset.name)["steps"]
+
+
 def test_kaggle_package_refuses_what_kaggle_would_refuse(tmp_path):
     good, bad = tmp_path / "good", tmp_path / "bad"
     meta = json.loads((KAGGLE_DIR / "metadata" / "00_baseline.json").read_text())
