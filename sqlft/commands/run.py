@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", help="run directory (default: runs/<preset name>)")
     parser.add_argument("--force", action="store_true", help="redo steps that are already done")
-    parser.add_argument("--steps", help="comma-separated subset: baseline,phase1,phase2,evaluation")
+    parser.add_argument("--steps", help="comma-separated subset: baseline,phase1,phase2,phase3,evaluation")
     parser.add_argument("--notebooks", help="folder of the .py notebooks (default: the repository's)")
 
 
