@@ -89,8 +89,20 @@ def _styled(rows: list[dict[str, Any]], caption: str = ""):
     styler = frame.style.hide(axis="index").set_properties(
         **{"text-align": "left", "white-space": "pre-wrap", "vertical-align": "top"}
     )
-    styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    styler = styler.set_table_styles(
+        [
+            {"selector": "th", "props": [("text-align", "left")]},
+            {"selector": "caption", "props": [("text-align", "left"), ("white-space", "nowrap")]},
+        ]
+    )
     return styler.set_caption(caption) if caption else styler
+
+
+def _note(text: str):
+    """A sentence shown as text where a table has nothing to show."""
+    from IPython.display import Markdown
+
+    return Markdown(text)
 
 
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -132,7 +144,7 @@ def samples_table(run: Any, phase: str):
 
     path = run.root / phase / "sql_samples.csv"
     if not path.is_file():
-        return f"{phase}: no evaluation ran during training, so there are no samples"
+        return _note(f"{phase}: no evaluation ran during training, so there are no samples")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     last = max(int(r["step"]) for r in rows)
@@ -171,7 +183,7 @@ def failure_examples(report: dict[str, Any], per_kind: int = 1):
                 }
             )
     if not rows:
-        return "every record matched"
+        return _note("every record matched")
     return _styled(rows, f"failures of {len(report['records'])} records, one example per kind")
 
 
@@ -230,7 +242,9 @@ def constrained_table(run: Any):
 
     plain, constrained = load_reports(run), load_reports(run, constrained=True)
     if not constrained:
-        return "schema-constrained decoding was off in this run (on: -p eval.schema_constrained=true)"
+        return _note(
+            "schema-constrained decoding was off in this run (on: `-p eval.schema_constrained=true`)"
+        )
     rows = {}
     for step, report in constrained.items():
         for label, source in (("plain", plain[step]), ("constrained", report)):
