@@ -6,8 +6,9 @@ python benchmarks/summarize.py          # rewrites the part of README.md between
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+
+from sqlft.evaluate.stats import interval as half_width
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -21,7 +22,7 @@ def load(name: str) -> dict | None:
 
 def interval(p: float, n: int) -> str:
     """Half-width of the normal-approximation 95% interval of an accuracy, in points."""
-    return f"{196 * math.sqrt(p * (1 - p) / n):.1f}"
+    return f"{100 * half_width(p, n):.1f}"
 
 
 ORDINAL = {1: "", 2: "second", 3: "third"}
