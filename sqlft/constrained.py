@@ -1,11 +1,14 @@
 """Schema-faithful decoding: the model may only name tables and columns the prompt's schema defines.
 
-A `SqlState` reads the generated text one character at a time, as a SQL lexer would (sqlglot's
-SQLite keyword table says which words are keywords), and keeps the query's scope: the tables of
-each FROM, the aliases, CTE names and select-list aliases. A word the model writes must fit its
-position: after FROM/JOIN a table (or CTE), in a column position a column of the tables in scope
-(`T1.name` resolved through the alias), a keyword, a SQLite function or an alias; aliases and
-literals are free. Before the statement starts (prose, a code fence) and after it ends (`;`,
+A `SqlState` reads the generated text one character at a time, as a SQL lexer would (SQLite's
+own keywords, `QUERY_KEYWORDS`, are the only reserved words), and keeps the query's scope: the
+tables of each FROM, each query's aliases (seen by the queries nested in it, not by others), CTE
+names and select-list aliases. A word the model writes must fit its position: after FROM/JOIN a
+table (or CTE), in a column position a column of the tables in scope (`T1.name` resolved through
+the alias; an aliased table's own name is hidden), a keyword, a SQLite function followed by its
+`(`, or an alias; aliases and literals are free. Names written before the FROM are checked when
+the FROM is complete, and a query that wrote any may not end without one. A name may only be
+started if some name allowed there completes it, so no state is a dead end. Before the statement starts (prose, a code fence) and after it ends (`;`,
 closing fence) nothing is checked. Everything is compared case-insensitively, as SQLite does.
 
 Each step, a row's state checks the model's best-ranked tokens in order (as PICARD does): the
@@ -37,13 +40,22 @@ _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]*")  # one name, not a query: T1, s, 
 CANDIDATES = 48  # the model's best tokens checked one by one before the whole vocabulary is walked
 
 
-@lru_cache(maxsize=1)
-def sql_keywords() -> frozenset[str]:
-    """The words of sqlglot's SQLite keyword table, lower case (`GROUP BY` gives group and by)."""
-    from sqlglot.dialects.sqlite import SQLite
+# SQLite's keywords (https://sqlite.org/lang_keywords.html) that a query may hold outside a name
+# position, and TRUE/FALSE. Any other word standing bare in an expression is a column to SQLite,
+# even one another dialect reserves (`date`, `number`, `text`, `key`): "no such column" if none is.
+QUERY_KEYWORDS = frozenset(
+    """all and as asc between by case cast collate cross current current_date current_time
+    current_timestamp desc distinct else end escape except exclude exists false filter first
+    following from full glob group groups having in indexed inner intersect is isnull join last
+    left like limit match materialized natural no not notnull null nulls offset on or order others
+    outer over partition preceding range recursive regexp right row rows select then ties true
+    unbounded union using values when where window with""".split()
+)
 
-    parts = (part for text in SQLite.Tokenizer.KEYWORDS for part in text.lower().split())
-    return frozenset(part for part in parts if part.isidentifier())
+
+def sql_keywords() -> frozenset[str]:
+    """The keywords a query may write where a name could stand (lower case)."""
+    return QUERY_KEYWORDS
 
 
 @lru_cache(maxsize=1)
@@ -87,25 +99,29 @@ class Frame:
     tables: tuple[str, ...] = ()  # tables in scope (ANY for subqueries and CTEs)
     has_from: bool = False
     clause: str = "select"  # select | from | other | with
-    expect: str = "column"  # column | table | after_table | alias | cte | qualified
+    expect: str = "column"  # column | table | after_table | alias | cte | qualified | call
     qualified: str = ""  # the table whose column follows `X.`
     forward: str = ""  # the qualifier of `X.` when used before the FROM that must define or name it
     query: bool = True  # False: a parenthesis inside an expression (function arguments, IN lists)
     derived: bool = False  # opened right after FROM/JOIN: a subquery used as a table
     bare: tuple[str, ...] = ()  # columns named without a qualifier before this query's FROM
     forward_aliases: tuple[str, ...] = ()  # qualifiers used before this query's FROM defines them
+    # what this query's FROM lets a qualifier name: (alias, table), a table not aliased under its
+    # own name (SQLite hides a table's name once it has an alias); seen by nested queries only
+    aliases: tuple[tuple[str, str], ...] = ()
+    last: str = ""  # the name the last table of the FROM was written as (its alias may follow)
+    pending: tuple[tuple[str, str], ...] = ()  # (qualifier, column) read before this query's FROM
 
 
 @dataclass(frozen=True)
 class Scope:
-    """The query's names so far: frames (innermost last), aliases, CTEs, select-list aliases, and
-    the columns read through aliases before the FROM that defines them (checked when it does)."""
+    """The query's names so far: frames (innermost last; each query's aliases and the columns it
+    read through them before its FROM, checked when the FROM is complete), CTEs and select-list
+    aliases."""
 
     frames: tuple[Frame, ...] = (Frame(),)
-    aliases: tuple[tuple[str, str], ...] = ()
     ctes: frozenset[str] = frozenset()
     select_aliases: frozenset[str] = frozenset()
-    pending: tuple[tuple[str, str], ...] = ()
 
     @property
     def top(self) -> Frame:
@@ -118,27 +134,45 @@ class Scope:
         """Index of the innermost query frame."""
         return next((i for i in range(len(self.frames) - 1, -1, -1) if self.frames[i].query), 0)
 
-    def _note(self, **extra: tuple[str, ...]) -> Scope:
-        """Add to the innermost query frame's `bare` or `forward_aliases`."""
+    def _note(self, **extra: tuple) -> Scope:
+        """Add to the innermost query frame's `bare`, `forward_aliases` or `pending`."""
         i = self._query()
         frame = self.frames[i]
         frame = replace(frame, **{key: (*getattr(frame, key), *value) for key, value in extra.items()})
         return replace(self, frames=(*self.frames[:i], frame, *self.frames[i + 1 :]))
+
+    def _lookup(self, name: str, upto: int | None = None) -> str | None:
+        """The table `name` qualifies in the FROMs of the query `upto` (default: the innermost
+        frame) and the queries around it, innermost first; a CTE's is ANY; None if none."""
+        frames = self.frames if upto is None else self.frames[: upto + 1]
+        for frame in reversed(frames):
+            for alias, table in reversed(frame.aliases):
+                if alias == name:
+                    return table
+        return ANY if name in self.ctes else None
 
     def before_from(self) -> bool:
         """Whether the innermost query has no FROM yet: its select list may use aliases defined later."""
         return not self.frames[self._query()].has_from
 
     def from_complete(self, names: SchemaNames) -> bool:
-        """Whether the FROM clause being left provides what the select list read before it: every
-        alias it used, and a table holding each column it named bare."""
+        """Whether the innermost query's FROM, if it is complete here, provides what the select
+        list read before it: every qualifier it used (an alias or a table not aliased, of this
+        query or one around it) with the columns read through it, and a table in scope holding
+        each column it named bare. A query that named anything must have a FROM to end (a select
+        list cut off before any FROM fails on its first name). Asked at WHERE, GROUP BY, ...,
+        UNION, `)`, `;` and the end of the answer: the conditions of ON clauses are inside the FROM,
+        more JOINs may follow them."""
         i = self._query()
         query = self.frames[i]
-        if not (query.has_from and query.clause == "from"):
-            return True
-        defined = {alias for alias, _ in self.aliases} | self.ctes | set(query.tables)
-        if any(alias not in defined for alias in query.forward_aliases):
+        if not query.has_from:
+            return not (query.bare or query.forward_aliases)
+        if any(self._lookup(alias, i) is None for alias in query.forward_aliases):
             return False
+        for alias, column in query.pending:
+            table = self._lookup(alias, i)
+            if table is None or (table != ANY and column not in names.columns_of(table)):
+                return False
         tables = [t for frame in self.frames[: i + 1] for t in frame.tables]
         if ANY in tables:
             return True
@@ -146,16 +180,13 @@ class Scope:
         return all(column in columns for column in query.bare)
 
     def resolve(self, name: str, names: SchemaNames) -> str | None:
-        """The table behind a qualifier: an alias, a CTE (ANY), or a table of a FROM so far (any
-        table of the schema while the innermost query has no FROM yet); None if there is none."""
-        for alias, table in reversed(self.aliases):
-            if alias == name:
-                return table
-        if name in self.ctes:
-            return ANY
-        if self.before_from():
-            return name if name in names.tables else None
-        return name if any(name in frame.tables for frame in self.frames) else None
+        """The table behind a qualifier: an alias or a table not aliased of the FROMs in scope, a
+        CTE (ANY), or while the innermost query has no FROM yet any table of the schema (which
+        its FROM must then name); None if there is none."""
+        table = self._lookup(name)
+        if table is None and self.before_from() and name in names.tables:
+            return name
+        return table
 
     def columns(self, names: SchemaNames) -> frozenset[str]:
         """Columns a bare name may take: those of the tables of this and enclosing queries (the
@@ -167,8 +198,15 @@ class Scope:
             return names.all_columns | self.select_aliases
         return frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
 
+    def repeats(self, column: str) -> bool:
+        """Whether `column` would stand again, bare, in the select list before the FROM (not in a
+        function's arguments): a select list repeating itself until the answer is cut off, with
+        no FROM, is how a small model fails on every name it wrote."""
+        top = self.top
+        return top.query and top.clause == "select" and column in top.bare
+
     def qualifiers(self) -> frozenset[str]:
-        return frozenset(a for a, _ in self.aliases) | self.ctes
+        return frozenset(a for frame in self.frames for a, _ in frame.aliases) | self.ctes
 
     # ---------------------------------------------------------------- events
 
@@ -183,6 +221,9 @@ class Scope:
                 expect="column",
                 bare=(),
                 forward_aliases=(),
+                aliases=(),
+                last="",
+                pending=(),
             )
         if word == "from":
             return self._set(has_from=True, clause="from", expect="table")
@@ -197,7 +238,10 @@ class Scope:
         return self.value()
 
     def table(self, name: str) -> Scope:
-        return self._set(tables=(*self.top.tables, ANY if name in self.ctes else name), expect="after_table")
+        """`name` (a table, a CTE, or ANY for a subquery) joins the FROM; it may be aliased next."""
+        top, table = self.top, ANY if name in self.ctes else name
+        aliases = top.aliases if name == ANY else (*top.aliases, (name, table))
+        return self._set(tables=(*top.tables, table), aliases=aliases, last=name, expect="after_table")
 
     def define(self, name: str, names: SchemaNames) -> Scope | None:
         """`name` defined as an alias (of the last table, of a select-list value) or a CTE; None when
@@ -208,11 +252,13 @@ class Scope:
         if top.clause != "from" or not top.tables:
             return replace(self, select_aliases=self.select_aliases | {name})._set(expect="column")
         table = top.tables[-1]
-        read = [column for alias, column in self.pending if alias == name]
+        read = [column for alias, column in top.pending if alias == name]
         if table != ANY and any(column not in names.columns_of(table) for column in read):
             return None
-        pending = tuple(p for p in self.pending if p[0] != name)
-        return replace(self, aliases=(*self.aliases, (name, table)), pending=pending)._set(expect="column")
+        aliases = top.aliases
+        if top.last != ANY and aliases and aliases[-1] == (top.last, table):  # its own name is hidden
+            aliases = aliases[:-1]
+        return self._set(aliases=(*aliases, (name, table)), last="", expect="column")
 
     def qualify(self, table: str, forward: str = "") -> Scope:
         scope = self._note(forward_aliases=(forward,)) if forward else self
@@ -221,7 +267,7 @@ class Scope:
     def read(self, column: str) -> Scope:
         """A qualified column was written; remember it if its alias is still to be defined."""
         forward = self.top.forward
-        scope = replace(self, pending=(*self.pending, (forward, column))) if forward else self
+        scope = self._note(pending=((forward, column),)) if forward else self
         return scope._set(expect="column", qualified="", forward="")
 
     def value(self) -> Scope:
@@ -287,7 +333,9 @@ class SqlState:
         """Whether the answer may stop here: no name left half written, and the FROM provides
         the names the select list used."""
         after = self.step("\n")
-        return after is not None and (after.free or after.scope.from_complete(self.names))
+        if after is None or after.free:
+            return after is not None
+        return after.scope.top.expect != "call" and after.scope.from_complete(self.names)
 
     def step(self, ch: str) -> SqlState | None:
         mode = self.mode
@@ -304,6 +352,8 @@ class SqlState:
                 return self._name(self.buf + ch.lower(), quoted=True)
             if not self.buf and ch == "`":  # a closing code fence, not an empty quoted name
                 return replace(self, mode="done")
+            if all(self._complete(self.buf, dot, True) is None for dot in (False, True)):
+                return None  # closing a name that nothing allows here would leave no way on
             return replace(self, mode="qident_end")
         if mode == "qident_end":
             if ch == self.quote and ch != "]":  # a doubled quote inside the name
@@ -342,6 +392,8 @@ class SqlState:
 
     def _sql(self, ch: str) -> SqlState | None:
         """A character outside any name, literal or comment."""
+        if self.scope.top.expect == "call" and ch != "(" and not ch.isspace():
+            return None  # a function's name stands alone: SQLite reads it as a column
         if _is_word_char(ch):
             return replace(self, mode="number") if ch.isdigit() else self._name(ch.lower())
         if ch.isspace():
@@ -419,9 +471,13 @@ class SqlState:
             )
         if keyword:
             return scope.keyword(word)
-        if word in sql_functions() or word in scope.select_aliases:
+        if word in scope.select_aliases:
             return scope.value()
+        if word in sql_functions():  # a call, unless a column in scope has that name (`date`)
+            return scope.value() if word in scope.columns(names) else scope._set(expect="call")
         if word in scope.columns(names):  # before the FROM: checked once the FROM is complete
+            if scope.before_from() and scope.repeats(word):
+                return None
             return (scope._note(bare=(word,)) if scope.before_from() else scope).value()
         return None
 
@@ -432,17 +488,25 @@ def _allowed_prefixes(names: SchemaNames, scope: Scope, quoted: bool) -> frozens
     expect = scope.top.expect
     if expect in ("alias", "cte", "after_table"):
         return None
+    if expect == "call":
+        return frozenset()
     if expect == "table":
         words = names.tables | scope.ctes
     elif expect == "qualified":
         table = scope.top.qualified
         words = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
-    else:
+    else:  # only words that may stand complete here: a prefix no name completes is a dead end
+        keywords = frozenset() if quoted else free_words()
+        if not scope.from_complete(names):  # the FROM cannot end yet: no WHERE, ORDER BY, ...
+            keywords = keywords - frozenset(CLAUSE_ENDS)
+        columns = scope.columns(names)
+        if scope.before_from() and scope.top.query and scope.top.clause == "select":
+            columns = columns - frozenset(scope.top.bare)
         words = (
-            scope.columns(names)
+            columns
             | scope.qualifiers()
-            | names.tables
-            | (frozenset() if quoted else free_words())
+            | (names.tables if scope.before_from() else frozenset())  # its FROM must name it
+            | keywords
         )
     return _prefixes(words)
 
@@ -558,8 +622,9 @@ class Constraint:
     """Per decoding row, the SQL state of its answer so far; restricts each step's logits.
 
     `rows[i]` is the Schema of decoding row i (None: that row is not constrained). A row whose
-    state accepts no token at all (it cannot happen from a valid start, but costs nothing to
-    guard) is released: it decodes unconstrained from then on, and `released` counts it.
+    state accepts no token at all is released: it decodes unconstrained from then on, and
+    `released` counts it. States are built to have a way on (a table's prefix where no
+    qualifier can stand made the benchmark's `Continents.ContId` answers), so this is a guard.
     """
 
     def __init__(
