@@ -8,8 +8,9 @@ table (or CTE), in a column position a column of the tables in scope (`T1.name` 
 the alias; an aliased table's own name is hidden), a keyword, a SQLite function followed by its
 `(`, or an alias; aliases and literals are free. Names written before the FROM are checked when
 the FROM is complete, and a query that wrote any may not end without one. A name may only be
-started if some name allowed there completes it, so no state is a dead end. Before the statement starts (prose, a code fence) and after it ends (`;`,
-closing fence) nothing is checked. Everything is compared case-insensitively, as SQLite does.
+started if some name allowed there completes it, so no state is a dead end. Before the statement
+starts (prose, a code fence) and after it ends (`;`, closing fence) nothing is checked.
+Everything is compared case-insensitively, as SQLite does.
 
 Each step, a row's state checks the model's best-ranked tokens in order (as PICARD does): the
 first one accepted is the constrained argmax, so greedy decoding needs no vocabulary mask.
