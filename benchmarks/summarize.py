@@ -312,8 +312,8 @@ def constrained_section(r: dict) -> list[str]:
         *(
             [
                 f"Of the constrained answers, {pct(cut)} fail on an unknown name only because they have "
-                "no FROM at all (cut off at 128 new tokens, usually a select list repeating itself), "
-                "though every name they write is in the schema.",
+                "no FROM at all (cut off at 128 new tokens, usually a select list repeating itself): "
+                "SQLite cannot resolve a column before its FROM.",
                 "",
             ]
             if cut
