@@ -1,8 +1,9 @@
 """Known third-party noise, silenced where it starts, so notebooks and logs show sqlft's own words.
 
-Each entry is a message that says nothing about the run: a renamed argument that peft, TRL and
-sqlft still pass under its old name (transformers 5.24 renamed gradient_checkpointing to
-activation_checkpointing; older 5.x releases know only the old name), tqdm asking for ipywidgets
+Each entry is a message that says nothing about the run: renamed arguments that peft, TRL and
+sqlft still pass under their old names (transformers 5.24 renamed gradient_checkpointing to
+activation_checkpointing and past_key_values to cache; older 5.x releases know only the old
+names), tqdm asking for ipywidgets
 in a headless kernel, and bitsandbytes announcing on every import, on CPUs with avx512_bf16, that an
 optional kernels package is absent.
 """
@@ -14,6 +15,7 @@ import warnings
 
 WARNINGS = (
     (FutureWarning, r"`(is_)?gradient_checkpointing(_kwargs)?` is deprecated"),
+    (FutureWarning, r"`past_key_values` is deprecated"),  # TRL's GRPO still passes the old name
     (Warning, r"IProgress not found"),  # tqdm's TqdmWarning, raised when huggingface_hub imports tqdm.auto
 )
 LOG_LINES = (

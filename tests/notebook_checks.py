@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 
-MAX_STREAMS_PER_CELL = 4
+MAX_STREAMS_PER_CELL = 12  # one line per evaluation round is a log; 170 bar redraws were a wall
 WARNING = re.compile(r"\w*Warning\b|\bWARNING\b|Traceback")
 MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:root|home|tmp|usr|opt|var|work|mnt|proc)/")
 CUT = re.compile(r"…|\w\.\.\.(?:\s|<|$)")  # an ellipsis: pandas' or a truncating formatter's
@@ -49,6 +49,10 @@ def render_problems(path: Path, machine_paths: bool = True) -> list[str]:
         for output in cell.outputs:
             if output.output_type == "stream" and not output.text.strip():
                 problems.append(f"cell {number}: an empty {output.name} output")
+            if output.output_type == "stream" and "\r" in output.text:
+                problems.append(f"cell {number}: a line redrawn in place (a progress bar's redraws)")
+            if output.output_type == "stream" and output.name == "stderr":
+                problems.append(f"cell {number}: stderr output: {output.text[:120]!r}")
             for text in output_texts(output):
                 for pattern, what in checks:
                     found = pattern.search(text)
