@@ -111,12 +111,12 @@ findings.what_this_shows(config, run, reports, last)
 # ## Ask your own database
 #
 # The trained model answers a question about any SQLite file: the prompt is built from the file's
-# schema as in training, and the SQL runs read-only with time and row limits. Replace `db` and
-# `question` with your own (or, from a shell: `sqlft ask --adapter runs/demo/phase2/adapter --db
-# my.sqlite "question"`).
+# schema as in training, and the SQL runs read-only with time and row limits. The cell starts from
+# a dev question the last step answered correctly; replace `db` and `question` with your own (or,
+# from a shell: `sqlft ask --adapter runs/demo/phase2/adapter --db my.sqlite "question"`).
 
 # %%
 model, tokenizer, prompt = load_for_ask(config.model.name, adapter=run.adapter(last))
-db, question = example_question(run)  # e.g. db = "my.sqlite"; question = "How many orders came from Norway?"
+db, question = example_question(run, reports[last])  # or db = "my.sqlite"; question = "How many ...?"
 print(f"database {db.name}")
 print(ask(question, db, model, tokenizer, prompt=prompt).table())

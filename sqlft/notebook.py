@@ -258,11 +258,12 @@ def constrained_table(run: Any):
     return pd.DataFrame.from_dict(rows, orient="index").style.format("{:.1%}")
 
 
-def example_question(run: Any):
-    """The first dev question and its database file: a starting point to replace with your own."""
+def example_question(run: Any, report: dict[str, Any]):
+    """A dev question the step got right (else its first one) and its database file: a starting
+    point to replace with your own, which shows what a working answer looks like."""
     from sqlft.data.prepare import Prepared
 
-    dev = Prepared.load(run.step_dir("baseline") / "dev.jsonl")
-    record = next(r for r in dev.records if r.get("db_id"))
-    db = dev.db_dir / record["db_id"] / f"{record['db_id']}.sqlite"
-    return db, record["question"]
+    db_dir = Prepared.load(run.step_dir("baseline") / "dev.jsonl").db_dir
+    with_db = [r for r in report["records"] if r.get("db_id")]
+    record = next((r for r in with_db if r.get("exec_match")), with_db[0])
+    return db_dir / record["db_id"] / f"{record['db_id']}.sqlite", record["question"]
