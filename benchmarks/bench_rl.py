@@ -87,8 +87,10 @@ def grpo_phase(model, tokenizer, records, db_dir, out_dir: Path, minutes: float,
         learning_rate=args.rl_learning_rate,
         epochs=50,  # more than fits: the time budget ends the phase
         max_minutes=minutes,
-        batch_size=args.num_generations * 2,  # completions: two questions a step
-        grad_accum=1,
+        # completions per device step: 8 at once took 15.5 GB RSS here and was killed (full-vocabulary
+        # logits, as for SFT at batch 8); 2 x 4 accumulation is still two questions a step
+        batch_size=2,
+        grad_accum=args.num_generations * 2 // 2,
         warmup_ratio=0.0,
         scheduler="constant",
         eval_steps=0,
