@@ -46,19 +46,25 @@ run_dir = "runs/demo"
 previous_runs = []
 
 # %%
-from sqlft import recipe
+from IPython.display import display
+
+from sqlft import findings, recipe
 from sqlft.evaluate import format_table
+from sqlft.evaluate.figures import plot_steps
+from sqlft.notebook import load_reports, reward_settings, samples_table, settings_table
 
 config, run = recipe.setup(preset, overrides, run_dir, previous_runs)
 run.require("phase2")
-phase = config.phase3
 enabled = recipe.phase3_enabled(config, run)  # off: marks the step done as skipped, with the reason
 
 # %% [markdown]
 # ## GRPO and reward settings
 
 # %%
-recipe.reward_settings(config)
+reward_settings(config)
+
+# %%
+settings_table(config, "phase3")
 
 # %% [markdown]
 # ## Training data: the questions, with their schemas and gold queries
@@ -87,11 +93,11 @@ if enabled:
 
 # %%
 if enabled:
-    display(recipe.plot_rewards(run))  # noqa: F821 (IPython's display)
+    display(recipe.plot_rewards(run))
 
 # %%
 if enabled:
-    display(recipe.sql_samples(run, "phase3", last=2 * phase.sample_questions))  # noqa: F821
+    display(samples_table(run, "phase3"))
 
 # %% [markdown]
 # ## Phase 3 on the dev set
@@ -101,3 +107,13 @@ if enabled:
     report = recipe.predict_and_score(config, model, tokenizer, dev, run, "phase3")
     print(format_table(report["summary"]))
     run.mark_done("phase3", exec_accuracy=report["summary"]["exec_accuracy"])
+    reports = load_reports(run, ["baseline", "phase1", "phase2", "phase3"])
+    display(plot_steps(reports, run.figures / "phase3_steps.png", title="Every step so far"))
+
+# %% [markdown]
+# When the preset leaves phase 3 off, the cells above show nothing beyond the reason printed at the
+# top, and the evaluation compares the steps that ran.
+
+# %%
+if enabled:
+    display(findings.what_this_shows(config, run, reports, "phase3"))

@@ -1,11 +1,11 @@
 """Known third-party noise, silenced where it starts, so notebooks and logs show sqlft's own words.
 
-Each entry is a message that says nothing about the run: renamed arguments that peft, TRL and
-sqlft still pass under their old names (transformers 5.24 renamed gradient_checkpointing to
-activation_checkpointing and past_key_values to cache; older 5.x releases know only the old
-names), tqdm asking for ipywidgets
-in a headless kernel, and bitsandbytes announcing on every import, on CPUs with avx512_bf16, that an
-optional kernels package is absent.
+Each entry is a message that says nothing about the run: arguments that transformers 5.24 renamed
+(gradient_checkpointing to activation_checkpointing, past_key_values to cache) and that peft, TRL
+and sqlft's trainer settings still pass under the old names, which older 5.x releases need; tqdm
+asking for ipywidgets in a headless kernel; bitsandbytes announcing on every import, on CPUs with
+avx512_bf16, that an optional kernels package is absent; the Trainer noting that file times cannot
+order checkpoints.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ WARNINGS = (
 )
 LOG_LINES = (
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+    # checkpoint rotation on tmpfs-like filesystems; sqlft orders checkpoints by step number itself
+    ("transformers.trainer_utils", "mtime may not be reliable on this filesystem"),
 )
 
 

@@ -81,7 +81,7 @@ def metrics_table(reports: dict[str, dict[str, Any]]):
     return pd.DataFrame.from_dict(rows, orient="index")[list(reports)]
 
 
-def _styled(rows: list[dict[str, Any]], caption: str = ""):
+def full_table(rows: list[dict[str, Any]], caption: str = ""):
     """A table that shows every character of its SQL, left-aligned and wrapped, without an index."""
     import pandas as pd
 
@@ -105,6 +105,27 @@ def _note(text: str):
     return Markdown(text)
 
 
+def reward_settings(config: Any):
+    """Phase 3's GRPO and reward settings, each with what it means, before training."""
+    p, e = config.phase3, config.eval
+    rows = p.generation_batch_size or p.batch_size * p.grad_accum
+    settings = {
+        "enabled": f"{p.enabled}: {p.reason}" if p.reason else p.enabled,
+        "group size (num_generations)": p.num_generations,
+        "prompts per generation batch": rows // p.num_generations,
+        "max_completion_length": p.max_completion_length,
+        "temperature": p.temperature,
+        "beta (KL to phase 2)": p.beta,
+        "learning_rate": p.learning_rate,
+        "execution reward": f"weight {p.execution_weight}: 1 match, {p.runs_reward} runs but wrong, 0 error",
+        "format reward": f"weight {p.format_weight}: 0.5 one statement + 0.5 ends with EOS",
+        "query limits": f"{e.timeout} s per query, read-only, as sqlft eval",
+        "budget": f"{p.max_minutes} min" if p.max_minutes else f"max_steps {p.max_steps}, epochs {p.epochs}",
+    }
+    rows = [{"setting": key, "value": str(value)} for key, value in settings.items()]
+    return full_table(rows, "phase 3: GRPO and rewards")
+
+
 def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in values.items():
@@ -126,7 +147,7 @@ def settings_table(config: Any, step: str):
         for key, value in _flat(preset[section], f"{section}.").items()
     ]
     caption = f"{step} of preset {config.name}: change any value with -p KEY=VALUE or in `overrides`"
-    return _styled(rows, caption)
+    return full_table(rows, caption)
 
 
 def verdict(record: dict[str, Any]) -> str:
@@ -159,7 +180,7 @@ def samples_table(run: Any, phase: str):
         for r in rows
         if int(r["step"]) == last
     ]
-    return _styled(shown, f"{phase}: SQL samples at step {last} (every evaluation is in {path.name})")
+    return full_table(shown, f"{phase}: SQL samples at step {last} (every evaluation is in {path.name})")
 
 
 def failure_examples(report: dict[str, Any], per_kind: int = 1):
@@ -184,7 +205,7 @@ def failure_examples(report: dict[str, Any], per_kind: int = 1):
             )
     if not rows:
         return _note("every record matched")
-    return _styled(rows, f"failures of {len(report['records'])} records, one example per kind")
+    return full_table(rows, f"failures of {len(report['records'])} records, one example per kind")
 
 
 def _key(record: dict[str, Any]) -> tuple:
@@ -214,7 +235,7 @@ def side_by_side(reports: dict[str, dict[str, Any]], n: int = 8):
             row[step] = f"{verdict(record)}\n{record.get('pred', '')}"
         rows.append(row)
     caption = f"{len(rows)} of {len(shared)} dev questions, answered by {', '.join(steps)}"
-    return _styled(rows, caption)
+    return full_table(rows, caption)
 
 
 def load_reports(run: Any, steps: list[str] | None = None, constrained: bool = False) -> dict[str, dict]:

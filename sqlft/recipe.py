@@ -260,28 +260,6 @@ def phase3_enabled(config: Preset, run: RunDir) -> bool:
     return False
 
 
-def reward_settings(config: Preset):
-    """Phase 3's GRPO and reward settings as a table, for the notebook to show before training."""
-    import pandas as pd
-
-    p, e = config.phase3, config.eval
-    rows = p.generation_batch_size or p.batch_size * p.grad_accum
-    settings = {
-        "enabled": f"{p.enabled}: {p.reason}" if p.reason else p.enabled,
-        "group size (num_generations)": p.num_generations,
-        "prompts per generation batch": rows // p.num_generations,
-        "max_completion_length": p.max_completion_length,
-        "temperature": p.temperature,
-        "beta (KL to phase 2)": p.beta,
-        "learning_rate": p.learning_rate,
-        "execution reward": f"weight {p.execution_weight}: 1 match, {p.runs_reward} runs but wrong, 0 error",
-        "format reward": f"weight {p.format_weight}: 0.5 one statement + 0.5 ends with EOS",
-        "query limits": f"{e.timeout} s per query, read-only, as sqlft eval",
-        "budget": f"{p.max_minutes} min" if p.max_minutes else f"max_steps {p.max_steps}, epochs {p.epochs}",
-    }
-    return pd.Series({k: str(v) for k, v in settings.items()}, name="value").to_frame()
-
-
 def plot_rewards(run: RunDir, phase: str = "phase3"):
     """Each reward function's mean per logged step (and their weighted total), from the training log."""
     from sqlft.rl import plot_reward_curves
@@ -321,14 +299,6 @@ def run_phase(config: Preset, phase: str, run: RunDir, overrides: dict[str, Any]
     model, tokenizer, result = train_phase(config, phase, run, live_plot=True)
     print(f"{phase}: trained in {result.seconds:.0f} s; adapter in {result.adapter_dir}")
     return model, tokenizer
-
-
-def sql_samples(run: RunDir, phase: str, last: int = 8):
-    """The sample callback's last rows (question, gold, generated, executes?, matches?) as a table."""
-    import pandas as pd
-
-    path = run.root / phase / "sql_samples.csv"
-    return pd.read_csv(path).tail(last) if path.is_file() else "no evaluation ran"
 
 
 def train_phase_distributed(

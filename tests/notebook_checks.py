@@ -13,12 +13,19 @@ import nbformat
 MAX_STREAMS_PER_CELL = 12  # one line per evaluation round is a log; 170 bar redraws were a wall
 WARNING = re.compile(r"\w*Warning\b|\bWARNING\b|Traceback")
 MACHINE_PATH = re.compile(r"(?<![\w.~])/(?:root|home|tmp|usr|opt|var|work|mnt|proc)/")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 CUT = re.compile(r"…|\w\.\.\.(?:\s|<|$)")  # an ellipsis: pandas' or a truncating formatter's
+
+
+def wandb_lines_only(text: str) -> bool:
+    """W&B's own lines (where the run is saved, offline notices): there only when a user turns it on."""
+    lines = [ANSI.sub("", line) for line in text.splitlines() if line.strip()]
+    return bool(lines) and all(line.startswith("wandb:") for line in lines)
 
 
 def output_texts(output) -> list[str]:
     if output.output_type == "stream":
-        return [output.text]
+        return [] if wandb_lines_only(output.text) else [output.text]
     data = output.get("data", {})
     return [data[k] for k in ("text/plain", "text/html", "text/markdown") if k in data]
 
@@ -51,7 +58,7 @@ def render_problems(path: Path, machine_paths: bool = True) -> list[str]:
                 problems.append(f"cell {number}: an empty {output.name} output")
             if output.output_type == "stream" and "\r" in output.text:
                 problems.append(f"cell {number}: a line redrawn in place (a progress bar's redraws)")
-            if output.output_type == "stream" and output.name == "stderr":
+            if output.output_type == "stream" and output.name == "stderr" and output_texts(output):
                 problems.append(f"cell {number}: stderr output: {output.text[:120]!r}")
             for text in output_texts(output):
                 for pattern, what in checks:
