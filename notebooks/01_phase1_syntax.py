@@ -86,7 +86,7 @@ print(format_table(report["summary"]))
 
 # %%
 run.mark_done("phase1", exec_accuracy=report["summary"]["exec_accuracy"])
-reports = load_reports(run, ["baseline", "phase1"])
+reports = load_reports(run)  # every finished step so far
 plot_steps(reports, run.figures / "phase1_steps.png", title="Baseline and phase 1")
 
 # %%

@@ -73,7 +73,7 @@ print(format_table(report["summary"]))
 
 # %%
 run.mark_done("phase2", exec_accuracy=report["summary"]["exec_accuracy"])
-reports = load_reports(run, ["baseline", "phase1", "phase2"])
+reports = load_reports(run)  # every finished step so far
 plot_steps(reports, run.figures / "phase2_steps.png", title="Baseline, phase 1 and phase 2")
 
 # %%

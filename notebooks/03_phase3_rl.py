@@ -107,7 +107,7 @@ if enabled:
     report = recipe.predict_and_score(config, model, tokenizer, dev, run, "phase3")
     print(format_table(report["summary"]))
     run.mark_done("phase3", exec_accuracy=report["summary"]["exec_accuracy"])
-    reports = load_reports(run, ["baseline", "phase1", "phase2", "phase3"])
+    reports = load_reports(run)  # every finished step so far
     display(plot_steps(reports, run.figures / "phase3_steps.png", title="Every step so far"))
 
 # %% [markdown]
