@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from sqlft.train import _DTYPES, PhaseConfig, _time_decay, compute_dtype
+from sqlft.train import PhaseConfig, trainer_arguments
 
 # record fields the reward functions read, passed by TRL as keyword arguments (one per completion)
 COLUMNS = ("sql", "db_id", "context")
@@ -159,36 +159,13 @@ def grpo_dataset(records: list[dict[str, Any]]):
 
 
 def _grpo_args(config: RLConfig, model: Any, on_gpu: bool):
+    """The phases' shared trainer arguments (`per_device_train_batch_size` counts completions here)
+    plus GRPO's own."""
     from trl import GRPOConfig
 
-    dtype = compute_dtype(model) if config.compute_dtype == "auto" else _DTYPES[config.compute_dtype]
-    optimizer = (
-        config.optimizer if config.optimizer != "auto" else "paged_adamw_8bit" if on_gpu else "adamw_torch"
-    )
     return GRPOConfig(
-        output_dir=config.output_dir,
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,  # completions, not prompts
-        gradient_accumulation_steps=config.grad_accum,
-        warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="constant" if _time_decay(config) else config.scheduler,
-        optim=optimizer,
-        fp16=on_gpu and dtype == torch.float16,
-        bf16=on_gpu and dtype == torch.bfloat16,
-        use_cpu=not on_gpu,
-        gradient_checkpointing=on_gpu and config.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **trainer_arguments(config, model, on_gpu),
         eval_strategy="no",  # GRPO's eval loss needs generations too; the SQL samples show progress
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=config.save_total_limit,
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=["wandb"] if config.report_to == "wandb" else "none",
-        dataloader_num_workers=0,
         num_generations=config.num_generations,
         max_completion_length=config.max_completion_length,
         temperature=config.temperature,

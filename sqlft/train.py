@@ -140,21 +140,19 @@ def _time_decay(config: PhaseConfig) -> str | None:
     return config.scheduler if config.max_minutes > 0 and config.scheduler in DECAYS else None
 
 
-def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool):
-    from trl import SFTConfig
-
+def trainer_arguments(config: PhaseConfig, model: Any, on_gpu: bool) -> dict[str, Any]:
+    """The TrainingArguments every phase shares (SFT or GRPO): rate, schedule, optimizer, precision,
+    checkpoints, logging and seed, all explicit."""
     dtype = compute_dtype(model) if config.compute_dtype == "auto" else _DTYPES[config.compute_dtype]
     optimizer = (
         config.optimizer if config.optimizer != "auto" else "paged_adamw_8bit" if on_gpu else "adamw_torch"
     )
-    evaluate = has_eval and config.eval_steps > 0
-    return SFTConfig(
+    return dict(
         output_dir=config.output_dir,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
         warmup_steps=config.warmup_ratio,  # transformers 5: a float below 1 is a ratio of all steps
         lr_scheduler_type="constant" if _time_decay(config) else config.scheduler,
@@ -166,20 +164,30 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         gradient_checkpointing=on_gpu and config.gradient_checkpointing,
         # non-reentrant checkpointing needs no input that requires grad, so frozen embeddings are fine
         gradient_checkpointing_kwargs={"use_reentrant": False},
-        eval_strategy="steps" if evaluate else "no",
-        eval_steps=config.eval_steps if evaluate else None,
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
         logging_steps=config.logging_steps,
         seed=config.seed,
         data_seed=config.seed,
+        report_to=["wandb"] if config.report_to == "wandb" else "none",
+        dataloader_num_workers=0,
+    )
+
+
+def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool):
+    from trl import SFTConfig
+
+    evaluate = has_eval and config.eval_steps > 0
+    return SFTConfig(
+        **trainer_arguments(config, model, on_gpu),
+        per_device_eval_batch_size=config.batch_size,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=config.eval_steps if evaluate else None,
         max_length=config.max_length,
         completion_only_loss=True,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         length_column_name="length",
-        report_to=["wandb"] if config.report_to == "wandb" else "none",
-        dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding",  # logged as num_input_tokens_seen: throughput
     )
 
