@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from transformers import TrainerCallback
+from test_train import StopAt
 
 from sqlft import recipe
 from sqlft.config import load_preset
@@ -122,15 +122,6 @@ def lora_tensors(folder):
     from safetensors.torch import load_file
 
     return load_file(str(folder / "adapter_model.safetensors"))
-
-
-class StopAt(TrainerCallback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
 
 
 def test_phase3_trains_the_phase2_adapter_and_resumes(tmp_path):
