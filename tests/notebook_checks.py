@@ -54,8 +54,10 @@ def render_problems(path: Path, machine_paths: bool = True) -> list[str]:
         if len(streams) > MAX_STREAMS_PER_CELL:
             problems.append(f"cell {number}: {len(streams)} stream outputs (a wall)")
         for output in cell.outputs:
-            if output.output_type == "stream" and not output.text.strip():
-                problems.append(f"cell {number}: an empty {output.name} output")
+            # an empty stderr output still shows as an empty pink box; an empty stdout one shows
+            # nothing (the kernel sometimes flushes one between display updates)
+            if output.output_type == "stream" and output.name == "stderr" and not output.text.strip():
+                problems.append(f"cell {number}: an empty stderr output")
             if output.output_type == "stream" and "\r" in output.text:
                 problems.append(f"cell {number}: a line redrawn in place (a progress bar's redraws)")
             if output.output_type == "stream" and output.name == "stderr" and output_texts(output):
