@@ -20,6 +20,7 @@ on the training databases (the learning benchmark's recipe, shorter: not its 60-
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import time
 from collections import Counter
@@ -162,13 +163,19 @@ def main() -> None:
     heldout = heldout[:: args.every][: args.limit]
     training = None
     if args.train_minutes:
-        from sqlft.lora import add_lora
-
-        model = add_lora(model, arm.lora)
         out = RUNS / f"constrained-{args.train_minutes:g}min" / "train"
-        training = train_phase(model, tokenizer, train_set, out, arm.learning_rate, arm, minutes=arm.minutes)
+        if (out / "training.json").is_file():  # trained by an earlier run (e.g. a --limit look): reuse it
+            print(f"{out}: reusing the adapter an earlier run trained")
+            training = json.loads((out / "training.json").read_text())
+        else:
+            from sqlft.lora import add_lora
+
+            model = add_lora(model, arm.lora)
+            minutes = arm.minutes
+            training = train_phase(model, tokenizer, train_set, out, arm.learning_rate, arm, minutes=minutes)
+            (out / "training.json").write_text(json.dumps(training) + "\n")
         args.adapter = str((out / "adapter").relative_to(RUNS.parents[1]))
-    elif args.adapter:
+    if args.adapter and not hasattr(model, "peft_config"):
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, args.adapter)

@@ -79,7 +79,7 @@ def grpo_phase(model, tokenizer, records, db_dir, out_dir: Path, minutes: float,
     """GRPO for `minutes` on `records`, with the reward's own cost counted."""
     from functools import partial
 
-    from sqlft.rl import RLConfig, SQLReward, build_grpo_trainer
+    from sqlft.rl import RLConfig, SQLReward, build_grpo_trainer, plot_reward_curves, reward_curves
     from sqlft.train import train
 
     config = RLConfig(
@@ -115,6 +115,7 @@ def grpo_phase(model, tokenizer, records, db_dir, out_dir: Path, minutes: float,
     wall = time.perf_counter() - wall
     reward.close()
     log = json.loads((out_dir / "training_log.json").read_text())
+    plot_reward_curves(log, out_dir / "reward_curves.png")
     rewards = [e for e in log if "reward" in e]
     stats = reward.stats
     return {
@@ -124,7 +125,7 @@ def grpo_phase(model, tokenizer, records, db_dir, out_dir: Path, minutes: float,
         "wall_minutes": round(wall / 60, 2),
         "seconds_per_step": round(wall / max(result.global_step, 1), 1),
         "reward_ms_per_completion": round(1000 * stats["seconds"] / max(stats["completions"], 1), 2),
-        "sql_share_of_time": round(stats["seconds"] / wall, 4),
+        "sql_share_of_time": round(stats["seconds"] / wall, 6),
         "outcomes": {k: stats[k] for k in ("match", "runs", "error", "unscored")},
         "reward_first": rewards[0]["reward"] if rewards else None,
         "reward_last": rewards[-1]["reward"] if rewards else None,
@@ -136,6 +137,10 @@ def grpo_phase(model, tokenizer, records, db_dir, out_dir: Path, minutes: float,
         ),
         "learning_rate": args.rl_learning_rate,
         "num_generations": args.num_generations,
+        "reward_curves": {  # per step: the weighted total and each reward function's mean
+            name: [[step, round(value, 4)] for step, value in points]
+            for name, points in reward_curves(log).items()
+        },
     }
 
 
