@@ -6,10 +6,11 @@ tables of each FROM, each query's aliases (seen by the queries nested in it, not
 names and select-list aliases. A word the model writes must fit its position: after FROM/JOIN a
 table (or CTE), in a column position a column of the tables in scope (`T1.name` resolved through
 the alias; an aliased table's own name is hidden), a keyword, a SQLite function followed by its
-`(`, or an alias; aliases and literals are free. Names written before the FROM are checked when
-the FROM is complete, and a query that wrote any may not end without one. A name may only be
-started if some name allowed there completes it, so no state is a dead end. Before the statement
-starts (prose, a code fence) and after it ends (`;`, closing fence) nothing is checked.
+`(`, or an alias; aliases (up to 48 characters) and literals are free. Names written before the
+FROM are checked when the FROM is complete, and a query that wrote any may not end without one; a
+select list may not repeat an item (how a small model's list loops until it is cut off). A name may
+only be started if some name allowed there completes it, so no state is a dead end. Before the
+statement starts (prose, a code fence) and after it ends (`;`, closing fence) nothing is checked.
 Everything is compared case-insensitively, as SQLite does.
 
 Each step, a row's state checks the model's best-ranked tokens in order (as PICARD does): the
@@ -37,7 +38,8 @@ ANY = "*"  # a table whose columns are not known (a subquery, a CTE): any column
 FREE_MODES = ("pre", "string", "string_end", "line_comment", "block_comment", "block_end", "done")
 STARTS = ("select", "with")
 CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
-_ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]*")  # one name, not a query: T1, s, sc2
+_ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]{0,2}")  # one name, not a query: T1, s, sc2, T10
+FREE_NAME_LENGTH = 48  # the longest alias or CTE name: a run-on `Total_Song_Song_...` stops here
 CANDIDATES = 48  # the model's best tokens checked one by one before the whole vocabulary is walked
 
 
@@ -112,6 +114,7 @@ class Frame:
     aliases: tuple[tuple[str, str], ...] = ()
     last: str = ""  # the name the last table of the FROM was written as (its alias may follow)
     pending: tuple[tuple[str, str], ...] = ()  # (qualifier, column) read before this query's FROM
+    items: tuple[str, ...] = ()  # this query's select-list items so far, lower case without spaces
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,15 @@ class Scope:
         top = self.top
         return top.query and top.clause == "select" and column in top.bare
 
+    def select_item(self, item: str) -> Scope | None:
+        """A select-list item of the innermost query ended at a comma; None if the list has it
+        already (`T1.id, T1.id, ...`, `max(x) AS a, max(x) AS a, ...`, `a, b, a`): a list
+        repeating itself runs until the answer is cut off, before any FROM."""
+        top = self.top
+        if not (top.query and top.clause == "select"):
+            return self
+        return None if item in top.items else self._set(items=(*top.items, item))
+
     def qualifiers(self) -> frozenset[str]:
         return frozenset(a for frame in self.frames for a, _ in frame.aliases) | self.ctes
 
@@ -225,6 +237,7 @@ class Scope:
                 aliases=(),
                 last="",
                 pending=(),
+                items=(),
             )
         if word == "from":
             return self._set(has_from=True, clause="from", expect="table")
@@ -307,9 +320,10 @@ class SqlState:
     buf: str = ""  # pre: the current line; word, qident: the name so far
     quote: str = ""  # what closes the string or quoted name
     scope: Scope = Scope()
+    item: str = ""  # the select-list item being written (lower case), see `Scope.select_item`
 
     def _key(self) -> tuple:
-        return (id(self.names), self.mode, self.buf, self.quote, self.scope)
+        return (id(self.names), self.mode, self.buf, self.quote, self.scope, self.item)
 
     def __hash__(self) -> int:
         return hash(self._key())
@@ -339,6 +353,18 @@ class SqlState:
         return after.scope.top.expect != "call" and after.scope.from_complete(self.names)
 
     def step(self, ch: str) -> SqlState | None:
+        after = self._read(ch)
+        if after is None or after.mode in ("pre", "done"):
+            return after
+        scope = after.scope
+        if scope.frames[scope._query()].clause != "select":  # not in a select list
+            return replace(after, item="") if after.item else after
+        if ch == "," and after.mode == "sql" and scope.top.query:  # the comma ended an item
+            scope = scope.select_item("".join(after.item.split()))
+            return None if scope is None else replace(after, scope=scope, item="")
+        return replace(after, item=after.item + ch.lower())
+
+    def _read(self, ch: str) -> SqlState | None:
         mode = self.mode
         if mode == "done":
             return self
@@ -435,6 +461,8 @@ class SqlState:
 
     def _name(self, buf: str, quoted: bool = False) -> SqlState | None:
         allowed = _allowed_prefixes(self.names, self.scope, quoted)
+        if allowed is None and len(buf) > FREE_NAME_LENGTH:
+            return None
         if allowed is not None and buf not in allowed and not self._forward_alias(buf):
             return None
         return replace(self, mode="qident" if quoted else "word", buf=buf)
@@ -444,7 +472,8 @@ class SqlState:
         scope = self._complete(self.buf, ch == ".", quoted)
         if scope is None:
             return None
-        state = replace(self, mode="sql", buf="", quote="", scope=scope)
+        item = "" if not quoted and self.buf in ("select", "distinct", "all") else self.item  # a list starts
+        state = replace(self, mode="sql", buf="", quote="", scope=scope, item=item)
         return state if ch == "." and scope.top.expect == "qualified" else state._sql(ch)
 
     def _complete(self, word: str, qualifier: bool, quoted: bool) -> Scope | None:

@@ -139,6 +139,9 @@ def test_gold_that_already_runs_keeps_its_spelling():
     sql = "SELECT T1.a FROM t AS T1 WHERE T1.a NOT IN (SELECT a FROM t WHERE b = 'y');"
     assert check(context, sql).sql == sql.rstrip(";")
     # a MySQL-only spelling still goes through sqlglot
-    assert "YEAR" not in check(
-        "CREATE TABLE d (x DATE); INSERT INTO d VALUES ('2020-05-01');", "SELECT YEAR(x) FROM d"
-    ).sql.upper()
+    assert (
+        "YEAR"
+        not in check(
+            "CREATE TABLE d (x DATE); INSERT INTO d VALUES ('2020-05-01');", "SELECT YEAR(x) FROM d"
+        ).sql.upper()
+    )
