@@ -377,6 +377,8 @@ def rl_section(r: dict) -> list[str]:
     curves = g.get("reward_curves", {})
     curve = ", ".join(f"{v:.2f}" for _, v in curves.get("total", []))
     gen = r["generators"]
+    trl, ours = gen["trl_model_generate"], gen["sqlft_generate_sql"]
+    saved = (trl["ms_per_token"] - ours["ms_per_token"]) * trl["new_tokens"] / 1000
     lines += [
         "",
         f"GRPO over the equal-time SFT arm: {gain:+.1f} points (issue 13's goal +5: "
@@ -389,9 +391,11 @@ def rl_section(r: dict) -> list[str]:
         "",
         *([f"Total reward per step: {curve}.", ""] if curve else []),
         f"Generation inside GRPO is TRL's: the policy's own `model.generate` (sampling, adapter not "
-        f"merged), {gen['trl_model_generate']['ms_per_token']:.0f} ms a token on {gen['prompts']} prompts "
-        f"at once, against {gen['sqlft_generate_sql']['ms_per_token']:.0f} ms for sqlft's `generate_sql` "
-        "(greedy); TRL 1.x takes no custom generator, and vLLM does not run on a T4 or a CPU.",
+        f"merged), {trl['ms_per_token']:.0f} ms a token on {gen['prompts']} prompts at once (one step's "
+        f"completions), against {ours['ms_per_token']:.0f} ms for sqlft's `generate_sql`. TRL 1.16 lets "
+        "another generator in only through its experimental `rollout_func`; at these speeds it would save "
+        f"about {saved:.1f} s of a {g['seconds_per_step']:.0f}-s step, so sqlft keeps TRL's (vLLM, TRL's "
+        "fast path, cannot follow a 4-bit base's adapter: DESIGN.md).",
         "",
     ]
     return lines
