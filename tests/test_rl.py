@@ -141,6 +141,15 @@ def test_phase3_trains_the_phase2_adapter_and_resumes(tmp_path):
     assert any(not torch.equal(before[k], after[k]) for k in before)  # GRPO moved the adapter
 
 
+def test_phase3_stops_at_its_time_budget_as_a_finished_step(tmp_path):
+    # a budget far below one GRPO step's time: phase 3 ends after its first step, with its adapter
+    config, run = fake_phase2(tmp_path, **{"phase3.sample_questions": 0, "phase3.max_minutes": 1e-9})
+    _, _, result = recipe.train_phase(config, "phase3", run)
+    assert result.finished and result.global_step == 1
+    assert (run.adapter("phase3") / "adapter_config.json").is_file()
+    assert (run.root / "phase3" / MARKER).is_file()
+
+
 def test_phase3_adapters_are_float32_after_the_trainer_is_built(tmp_path):
     config, run = fake_phase2(tmp_path)
     from sqlft.data.prepare import Prepared
