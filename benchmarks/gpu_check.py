@@ -266,15 +266,17 @@ def phase3_wall_time(
 def simulate(presets: list[str], data_parallel: bool = True) -> dict:
     """Every CPU check for each preset; `data_parallel=False` skips the two-process runs (minutes)."""
     from gpu_check_ddp import check_data_parallel
-    from gpu_check_precision import check_precision_chain
+    from gpu_check_precision import check_grpo_precision_chain, check_precision_chain
 
     result: dict = {"presets": {}}
     for name in presets:
         with tempfile.TemporaryDirectory(prefix="gpu_check_precision-") as out:
             precision = check_precision_chain(name, out)
-        checks = {
-            "architecture": check_architecture(name),
-            "precision": precision,
+        checks = {"architecture": check_architecture(name), "precision": precision}
+        if load_preset(name).phase3.enabled:
+            with tempfile.TemporaryDirectory(prefix="gpu_check_precision_phase3-") as out:
+                checks["precision_phase3"] = check_grpo_precision_chain(name, out)
+        checks |= {
             "kernels": check_kernels(name),
             "wall_time": estimate_wall_time(name),
         }

@@ -1,12 +1,12 @@
 """The T4's fp16-compute + float32-adapter chain, as far as a CPU runs it.
 
 On a T4 the Trainer computes in fp16 under autocast with a grad scaler, through TRL's SFTTrainer and
-its fused LM-head loss; the grad scaler refuses adapters that are not float32. Here, with the
-preset's model swapped for the tiny model of its family (NF4, fp16 compute as the preset says): build
-the trainer exactly as a GPU run does (`fused_loss=True`), check the adapter dtypes after it is
-built, then one step by hand: gradient checkpointing as the preset says, fp16 autocast on the CPU, the
-fused loss, a CPU grad scaler's scale/unscale/step, the preset's optimizer; every lora_B must move.
-What stays GPU-only: the CUDA fp16 kernels themselves.
+its fused LM-head loss (phase 3: TRL's GRPOTrainer); the grad scaler refuses adapters that are not
+float32. Here, with the preset's model swapped for the tiny model of its family (NF4, fp16 compute
+as the preset says): build the trainer exactly as a GPU run does (`fused_loss=True`), check the
+adapter dtypes after it is built, then one step by hand: gradient checkpointing as the preset says,
+fp16 autocast on the CPU, the loss, a CPU grad scaler's scale/unscale/step, the preset's optimizer;
+every lora_B must move. What stays GPU-only: the CUDA fp16 kernels themselves.
 """
 
 from __future__ import annotations
@@ -23,44 +23,33 @@ def _dtypes(model, trainable: bool) -> list[str]:
     )
 
 
-def check_precision_chain(preset_name: str, output_dir: str) -> dict:
-    """One fp16-autocast, loss-scaled step of the preset's trainer on its family's tiny model."""
-    from gpu_check_ddp import optimizer_name, replacements
+def _tiny_of_family(preset_name: str):
+    """The preset with its model swapped for the tiny model of the same family, loaded as the preset
+    says (NF4, its compute dtype), with the preset's LoRA added."""
+    from gpu_check_ddp import replacements
 
     from sqlft.lora import add_lora
     from sqlft.recipe import load_model
-    from sqlft.testing import CORPUS, chat_prompt
-    from sqlft.train import PhaseConfig, build_trainer
 
     preset = load_preset(preset_name)
     overrides = replacements(read_config(preset.model.name, hub=False)[0]["model_type"])
     config = load_preset(preset_name, {"model.name": overrides["model.name"]})
     model, tokenizer = load_model(config)
-    model = add_lora(model, config.model.lora, r=config.model.lora_r or 16, seed=0)
-    records = [{"prompt": chat_prompt(tokenizer, q), "completion": s} for q, s in CORPUS[:8]]
-    phase = PhaseConfig.from_dict(
-        config.phase1,
-        output_dir=output_dir,
-        max_length=config.prompt.max_length,
-        compute_dtype=config.model.compute_dtype,
-        fused_loss=True,  # the GPU's path: TRL's SFTTrainer with its fused LM-head loss
-        max_steps=1,
-    )
-    trainer, _ = build_trainer(model, tokenizer, records, None, phase)
-    result = {
-        "trainer": type(trainer).__name__,
-        "adapter_dtypes_after_trainer": _dtypes(model, True),
-        "frozen_dtypes": _dtypes(model, False),
-        "problems": [],
-    }
+    return config, add_lora(model, config.model.lora, r=config.model.lora_r or 16, seed=0), tokenizer
+
+
+def _scaled_step(trainer, model, batch, gradient_checkpointing: bool, result: dict) -> None:
+    """One step by hand as the GPU's Trainer takes it: fp16 autocast (here on the CPU), a grad
+    scaler's scale/unscale/step, the trainer's optimizer; every lora_B must move. Adds to `result`."""
+    from gpu_check_ddp import optimizer_name
+
     problems = result["problems"]
     if result["adapter_dtypes_after_trainer"] != ["float32"]:
         problems.append(f"adapters are {result['adapter_dtypes_after_trainer']} after the trainer: the fp16 "
                         "grad scaler needs float32")  # fmt: skip
-    if config.phase1.gradient_checkpointing:  # what the Trainer turns on for a GPU run (off on a CPU)
+    if gradient_checkpointing:  # what the Trainer turns on for a GPU run (off on a CPU)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     trainer.create_optimizer()
-    batch = next(iter(trainer.get_train_dataloader()))
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     try:
@@ -72,14 +61,14 @@ def check_precision_chain(preset_name: str, output_dir: str) -> dict:
         scaler.update()
     except (RuntimeError, NotImplementedError) as error:
         problems.append(f"the fp16 autocast + grad scaler step failed: {error}")
-        return result
+        return
     # lora_A cannot move on the first step (lora_B starts at zero, so A's gradient is zero); every B must
     moved = sum(not torch.equal(before[n], p) for n, p in model.named_parameters() if "lora_B" in n)
     b_count = sum("lora_B" in n for n in before)
     result.update(
         loss=round(float(loss), 4),
         optimizer=optimizer_name(trainer.optimizer),
-        gradient_checkpointing=config.phase1.gradient_checkpointing,
+        gradient_checkpointing=gradient_checkpointing,
         lora_b_updated=f"{moved}/{b_count}",
         grad_scale=scaler.get_scale(),
     )
@@ -87,4 +76,75 @@ def check_precision_chain(preset_name: str, output_dir: str) -> dict:
         problems.append(f"the fp16 loss is {float(loss)}")
     if moved != b_count:
         problems.append(f"the scaled step updated {moved} of {b_count} lora_B weights; all get a gradient")
+
+
+def _built(trainer, model) -> dict:
+    return {
+        "trainer": type(trainer).__name__,
+        "adapter_dtypes_after_trainer": _dtypes(model, True),
+        "frozen_dtypes": _dtypes(model, False),
+        "problems": [],
+    }
+
+
+def check_precision_chain(preset_name: str, output_dir: str) -> dict:
+    """One fp16-autocast, loss-scaled step of the preset's phase-1 trainer on its family's tiny model."""
+    from sqlft.testing import CORPUS, chat_prompt
+    from sqlft.train import PhaseConfig, build_trainer
+
+    config, model, tokenizer = _tiny_of_family(preset_name)
+    records = [{"prompt": chat_prompt(tokenizer, q), "completion": s} for q, s in CORPUS[:8]]
+    phase = PhaseConfig.from_dict(
+        config.phase1,
+        output_dir=output_dir,
+        max_length=config.prompt.max_length,
+        compute_dtype=config.model.compute_dtype,
+        fused_loss=True,  # the GPU's path: TRL's SFTTrainer with its fused LM-head loss
+        max_steps=1,
+    )
+    trainer, _ = build_trainer(model, tokenizer, records, None, phase)
+    result = _built(trainer, model)
+    batch = next(iter(trainer.get_train_dataloader()))
+    _scaled_step(trainer, model, batch, config.phase1.gradient_checkpointing, result)
+    return result
+
+
+def check_grpo_precision_chain(preset_name: str, output_dir: str) -> dict:
+    """The same for phase 3: the preset's GRPO trainer (TRL casts a quantised model's adapters to
+    bf16; sqlft casts them back), its completions generated and rewarded, then one fp16 step of
+    GRPO's loss. The advantages are set to +1/-1 in turn: the tiny model's completions all fail
+    alike, which would leave no gradient to carry through the scaler (the loss then reads 0, the
+    two signs cancelling, while its gradient does not)."""
+    from sqlft.rl import RLConfig, SQLReward, build_grpo_trainer
+    from sqlft.testing import CORPUS, SCHEMA_DDL, chat_prompt
+
+    config, model, tokenizer = _tiny_of_family(preset_name)
+    rows = config.phase3.num_generations * 2
+    records = [
+        {"prompt": chat_prompt(tokenizer, q), "sql": s, "context": SCHEMA_DDL, "db_id": None}
+        for q, s in CORPUS[:4]
+    ]
+    phase = RLConfig.from_dict(
+        config.phase3,
+        output_dir=output_dir,
+        max_length=config.prompt.max_length,
+        compute_dtype=config.model.compute_dtype,
+        max_steps=1,
+        batch_size=rows,  # two questions' groups: a GPU step's shape, small
+        grad_accum=1,
+        generation_batch_size=0,
+        max_completion_length=16,
+    )
+    reward = SQLReward(None, timeout_s=5.0)
+    try:
+        trainer, _ = build_grpo_trainer(model, tokenizer, records, None, phase, reward=reward)
+        result = _built(trainer, model)
+        batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))  # generate + reward
+        signs = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(len(batch["advantages"]))])
+        batch["advantages"] = signs.to(batch["advantages"])
+        result["completions"] = len(signs)
+        trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which is not running
+        _scaled_step(trainer, model, batch, config.phase3.gradient_checkpointing, result)
+    finally:
+        reward.close()
     return result

@@ -63,6 +63,18 @@ def test_precision_chain_keeps_adapters_float32_through_trls_trainer(tmp_path):
     assert not result["problems"] and result["grad_scale"] > 0 and result["gradient_checkpointing"]
 
 
+def test_grpo_precision_chain_keeps_adapters_float32_and_steps_through_the_scaler(tmp_path):
+    """Phase 3 on a T4: TRL's GRPOTrainer casts the adapters to bf16 too; after sqlft casts them back,
+    one fp16-autocast, loss-scaled GRPO step on generated, rewarded completions moves every lora_B."""
+    from gpu_check_precision import check_grpo_precision_chain
+
+    result = check_grpo_precision_chain("kaggle-t4x2-qwen2.5-coder-1.5b", str(tmp_path))
+    assert result["trainer"] == "SQLGRPOTrainer" and result["adapter_dtypes_after_trainer"] == ["float32"]
+    assert not result["problems"] and result["completions"] == 16 and result["grad_scale"] > 0
+    moved, total = result["lora_b_updated"].split("/")
+    assert moved == total and int(total) > 0
+
+
 def test_architecture_check_flags_an_eval_batch_that_overflows_a_t4(monkeypatch):
     preset = load_preset("kaggle-t4x2-phi2")
     overflowing = replace(preset, eval=replace(preset.eval, batch_size=32))
