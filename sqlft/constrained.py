@@ -8,7 +8,10 @@ table (or CTE), in a column position a column of the tables in scope (`T1.name` 
 the alias; an aliased table's own name is hidden), a keyword, a SQLite function followed by its
 `(`, or an alias; aliases (up to 48 characters) and literals are free. Names written before the
 FROM are checked when the FROM is complete, and a query that wrote any may not end without one; a
-select list may not repeat an item (how a small model's list loops until it is cut off). A name may
+select list may not repeat an item (how a small model's list loops until it is cut off). After a
+value (a column, a literal, `)`, NULL, DESC) only an operator, a keyword, `,` or `)` may follow, and
+a table's alias is a word or a few letters and digits, not run into a keyword (`T1JOIN`) nor a
+keyword misspelt (`ORDERING BY`): the fine-tuned model's answers looped through such holes. A name may
 only be started if some name allowed there completes it, so no state is a dead end. Before the
 statement starts (prose, a code fence) and after it ends (`;`, closing fence) nothing is checked.
 Everything is compared case-insensitively, as SQLite does.
@@ -35,10 +38,22 @@ from typing import Any
 from sqlft.schema import Schema
 
 ANY = "*"  # a table whose columns are not known (a subquery, a CTE): any column of the schema
-FREE_MODES = ("pre", "string", "string_end", "line_comment", "block_comment", "block_end", "done")
+# not string_end nor block_end: the next character may close the literal or comment, and SQL follows
+FREE_MODES = ("pre", "string", "line_comment", "block_comment", "done")
 STARTS = ("select", "with")
 CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
 _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]{0,2}")  # one name, not a query: T1, s, sc2, T10
+# a table's alias in a FROM: a word, or a few letters and digits (`T1`), not one run into a keyword
+# (`T1JOIN`, `T2ONTR`) nor a keyword misspelt (`ORDERING`, `WHEREMake`, `GROUPING`)
+_TABLE_ALIAS_SHAPE = re.compile(r"[a-z_]{1,12}|[a-z]{1,3}[0-9]{1,2}")
+_AFTER_TABLE_WORDS = (
+    "where join group order having limit union intersect except inner left right cross natural full "
+    "outer using window"
+).split()
+# keywords that end a value: after them, as after a column or a literal, no name or literal follows
+OPERAND_KEYWORDS = frozenset(
+    "null true false current_date current_time current_timestamp end asc desc".split()
+)
 FREE_NAME_LENGTH = 48  # the longest alias or CTE name: a run-on `Total_Song_Song_...` stops here
 CANDIDATES = 48  # the model's best tokens checked one by one before the whole vocabulary is walked
 
@@ -115,6 +130,7 @@ class Frame:
     last: str = ""  # the name the last table of the FROM was written as (its alias may follow)
     pending: tuple[tuple[str, str], ...] = ()  # (qualifier, column) read before this query's FROM
     items: tuple[str, ...] = ()  # this query's select-list items so far, lower case without spaces
+    operand: bool = False  # a value was just written: an operator, a keyword, `,` or `)` comes next
 
 
 @dataclass(frozen=True)
@@ -238,18 +254,19 @@ class Scope:
                 last="",
                 pending=(),
                 items=(),
+                operand=False,
             )
         if word == "from":
-            return self._set(has_from=True, clause="from", expect="table")
+            return self._set(has_from=True, clause="from", expect="table", operand=False)
         if word == "join":
-            return self._set(clause="from", expect="table")
+            return self._set(clause="from", expect="table", operand=False)
         if word == "with":
-            return self._set(clause="with", expect="cte")
+            return self._set(clause="with", expect="cte", operand=False)
         if word == "as":
-            return self._set(expect="column" if top.clause == "with" else "alias")
+            return self._set(expect="column" if top.clause == "with" else "alias", operand=False)
         if word in ("where", "on", "using", "group", "order", "having", "limit"):
-            return self._set(clause="other", expect="column")
-        return self.value()
+            return self._set(clause="other", expect="column", operand=False)
+        return self.value(word in OPERAND_KEYWORDS)
 
     def table(self, name: str) -> Scope:
         """`name` (a table, a CTE, or ANY for a subquery) joins the FROM; it may be aliased next."""
@@ -262,9 +279,11 @@ class Scope:
         columns were read through it before that its table does not have."""
         top = self.top
         if top.clause == "with":
-            return replace(self, ctes=self.ctes | {name})._set(expect="column")
+            return replace(self, ctes=self.ctes | {name})._set(expect="column", operand=True)
         if top.clause != "from" or not top.tables:
-            return replace(self, select_aliases=self.select_aliases | {name})._set(expect="column")
+            return replace(self, select_aliases=self.select_aliases | {name})._set(
+                expect="column", operand=True
+            )
         table = top.tables[-1]
         read = [column for alias, column in top.pending if alias == name]
         if table != ANY and any(column not in names.columns_of(table) for column in read):
@@ -272,7 +291,7 @@ class Scope:
         aliases = top.aliases
         if top.last != ANY and aliases and aliases[-1] == (top.last, table):  # its own name is hidden
             aliases = aliases[:-1]
-        return self._set(aliases=(*aliases, (name, table)), last="", expect="column")
+        return self._set(aliases=(*aliases, (name, table)), last="", expect="column", operand=True)
 
     def qualify(self, table: str, forward: str = "") -> Scope:
         scope = self._note(forward_aliases=(forward,)) if forward else self
@@ -282,17 +301,21 @@ class Scope:
         """A qualified column was written; remember it if its alias is still to be defined."""
         forward = self.top.forward
         scope = self._note(pending=((forward, column),)) if forward else self
-        return scope._set(expect="column", qualified="", forward="")
+        return scope._set(expect="column", qualified="", forward="", operand=True)
 
-    def value(self) -> Scope:
-        return self if self.top.expect == "column" else self._set(expect="column", qualified="", forward="")
+    def value(self, operand: bool = True) -> Scope:
+        """A value (`operand`: a column, a literal, a closed parenthesis) or an operator was written."""
+        top = self.top
+        if top.expect == "column" and top.operand == operand:
+            return self
+        return self._set(expect="column", qualified="", forward="", operand=operand)
 
     def comma(self) -> Scope:
         clause = self.top.clause
         return (
             self._set(expect={"from": "table", "with": "cte"}[clause])
             if clause in ("from", "with")
-            else self.value()
+            else self.value(False)
         )
 
     def open(self) -> Scope:
@@ -302,7 +325,7 @@ class Scope:
 
     def close(self) -> Scope:
         if len(self.frames) == 1:
-            return self.value()
+            return self.value(False)
         inner, scope = self.top, replace(self, frames=self.frames[:-1])
         return scope.table(ANY) if inner.derived else scope.value()
 
@@ -401,12 +424,12 @@ class SqlState:
         if (mode, ch) in (("dash", "-"), ("slash", "*")):
             return replace(self, mode="line_comment" if ch == "-" else "block_comment")
         if mode in ("dash", "slash"):
-            return self._outside(ch)
+            return self._outside(ch, operand=False)
         return self._sql(ch)
 
-    def _outside(self, ch: str) -> SqlState | None:
-        """A literal or operator ended: a value stands here; `ch` is read as plain SQL."""
-        return replace(self, mode="sql", quote="", scope=self.scope.value())._sql(ch)
+    def _outside(self, ch: str, operand: bool = True) -> SqlState | None:
+        """A literal (`operand`) or an operator (`-`, `/`) ended; `ch` is read as plain SQL."""
+        return replace(self, mode="sql", quote="", scope=self.scope.value(operand))._sql(ch)
 
     def _pre(self, ch: str) -> SqlState | None:
         """Before the query, which starts with SELECT or WITH opening the text, a line or code (a
@@ -419,8 +442,11 @@ class SqlState:
 
     def _sql(self, ch: str) -> SqlState | None:
         """A character outside any name, literal or comment."""
-        if self.scope.top.expect == "call" and ch != "(" and not ch.isspace():
+        top = self.scope.top
+        if top.expect == "call" and ch != "(" and not ch.isspace():
             return None  # a function's name stands alone: SQLite reads it as a column
+        if top.operand and top.expect == "column" and (ch.isdigit() or ch in "'\"`[("):
+            return None  # a literal, a quoted name or a parenthesis straight after a value
         if _is_word_char(ch):
             return replace(self, mode="number") if ch.isdigit() else self._name(ch.lower())
         if ch.isspace():
@@ -447,7 +473,7 @@ class SqlState:
         elif ch == "." and scope.top.expect == "after_table":  # `FROM db.table`: SQLite has one database
             return None
         elif ch != ".":
-            scope = scope.value()
+            scope = scope.value(False)  # an operator: a value follows
         return replace(self, scope=scope)
 
     def _forward_alias(self, word: str) -> bool:
@@ -456,12 +482,15 @@ class SqlState:
         return (
             self.scope.before_from()
             and self.scope.top.expect == "column"
+            and not self.scope.top.operand
             and _ALIAS_SHAPE.fullmatch(word) is not None
         )
 
     def _name(self, buf: str, quoted: bool = False) -> SqlState | None:
         allowed = _allowed_prefixes(self.names, self.scope, quoted)
         if allowed is None and len(buf) > FREE_NAME_LENGTH:
+            return None
+        if allowed is None and not quoted and not _table_alias_prefix(self.scope, buf):
             return None
         if allowed is not None and buf not in allowed and not self._forward_alias(buf):
             return None
@@ -504,12 +533,24 @@ class SqlState:
         if word in scope.select_aliases:
             return scope.value()
         if word in sql_functions():  # a call, unless a column in scope has that name (`date`)
-            return scope.value() if word in scope.columns(names) else scope._set(expect="call")
+            # a column in scope of that name may be followed by an operator, the call by its `(`
+            return scope.value(False) if word in scope.columns(names) else scope._set(expect="call")
         if word in scope.columns(names):  # before the FROM: checked once the FROM is complete
             if scope.before_from() and scope.repeats(word):
                 return None
             return (scope._note(bare=(word,)) if scope.before_from() else scope).value()
         return None
+
+
+def _table_alias_prefix(scope: Scope, buf: str) -> bool:
+    """Whether `buf` may begin a table's alias where one may stand (after a table of a FROM, or its
+    AS): see `_TABLE_ALIAS_SHAPE`. Elsewhere any free name may."""
+    top = scope.top
+    if top.clause != "from" or top.expect not in ("after_table", "alias"):
+        return True
+    if _TABLE_ALIAS_SHAPE.fullmatch(buf) is None:
+        return False
+    return not any(buf.startswith(word) and buf != word for word in _AFTER_TABLE_WORDS)
 
 
 @lru_cache(maxsize=4096)
@@ -527,8 +568,12 @@ def _allowed_prefixes(names: SchemaNames, scope: Scope, quoted: bool) -> frozens
         words = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
     else:  # only words that may stand complete here: a prefix no name completes is a dead end
         keywords = frozenset() if quoted else free_words()
+        if scope.top.operand:  # after a value: a keyword (AND, FROM, AS, DESC, ...), not a name
+            keywords = frozenset() if quoted else sql_keywords()
         if not scope.from_complete(names):  # the FROM cannot end yet: no WHERE, ORDER BY, ...
             keywords = keywords - frozenset(CLAUSE_ENDS)
+        if scope.top.operand:
+            return _prefixes(keywords)
         columns = scope.columns(names)
         if scope.before_from() and scope.top.query and scope.top.clause == "select":
             columns = columns - frozenset(scope.top.bare)
@@ -620,8 +665,10 @@ class VocabTrie:
                 after = here.step(ch)
                 if after is None:
                     continue
-                if after.free and after.mode != "pre":
-                    mask[self.order[child.lo : child.hi]] = True  # nothing below is checked
+                if after.mode == "done":
+                    mask[self.order[child.lo : child.hi]] = (
+                        True  # the statement ended: nothing below is checked
+                    )
                     continue
                 mask[child.ids] = True
                 stack.append((child, after))
@@ -695,7 +742,7 @@ class Constraint:
         ranked = logits.topk(min(CANDIDATES, logits.shape[-1]), dim=-1).indices.tolist()
         for j, row in enumerate(rows):
             state = self.states[row]
-            if state is None or state.free and state.mode != "pre":  # before the query: SELECT may start it
+            if state is None or state.mode == "done":  # inside a literal a token may close it and go on
                 continue
             accepted = []
             for k, token in enumerate(ranked[j]):
