@@ -490,8 +490,13 @@ class SqlState:
         allowed = _allowed_prefixes(self.names, self.scope, quoted)
         if allowed is None and len(buf) > FREE_NAME_LENGTH:
             return None
-        if allowed is None and not quoted and not _table_alias_prefix(self.scope, buf):
+        if allowed is None and not quoted and not _table_alias_prefix(self.names, self.scope, buf):
             return None
+        if allowed is None and not quoted and self.scope.top.clause == "from":  # a table's alias:
+            # one no character may extend (`T22`) must stand complete, or it is a dead end
+            extendable = any(_table_alias_prefix(self.names, self.scope, buf + c) for c in "a0_")
+            if not extendable and all(self._complete(buf, dot, False) is None for dot in (False, True)):
+                return None
         if allowed is not None and buf not in allowed and not self._forward_alias(buf):
             return None
         return replace(self, mode="qident" if quoted else "word", buf=buf)
@@ -542,15 +547,20 @@ class SqlState:
         return None
 
 
-def _table_alias_prefix(scope: Scope, buf: str) -> bool:
+def _table_alias_prefix(names: SchemaNames, scope: Scope, buf: str) -> bool:
     """Whether `buf` may begin a table's alias where one may stand (after a table of a FROM, or its
-    AS): see `_TABLE_ALIAS_SHAPE`. Elsewhere any free name may."""
+    AS): see `_TABLE_ALIAS_SHAPE`. Elsewhere any free name may. Right after a table, a word that
+    only a keyword completes (`where`: no alias starts with it) must be a keyword that may stand
+    here, or it would be a dead end (WHERE while the FROM lacks a table the select list needs)."""
     top = scope.top
     if top.clause != "from" or top.expect not in ("after_table", "alias"):
         return True
     if _TABLE_ALIAS_SHAPE.fullmatch(buf) is None:
         return False
-    return not any(buf.startswith(word) and buf != word for word in _AFTER_TABLE_WORDS)
+    if any(buf.startswith(word) and buf != word for word in _AFTER_TABLE_WORDS):
+        return False
+    ends_from = top.expect == "after_table" and buf in CLAUSE_ENDS and buf in _AFTER_TABLE_WORDS
+    return not (ends_from and not scope.from_complete(names))
 
 
 @lru_cache(maxsize=4096)

@@ -167,6 +167,9 @@ PRINTABLE = [chr(c) for c in range(32, 127)] + ["\n"]
         'SELECT name FROM ""',
         "SELECT name FROM singer JOIN concert ON singer.age = concert.year WHER",  # FROM lacks nothing
         "SELECT capacity FROM singer WHER",  # ... but this FROM cannot end: no WHERE yet
+        "SELECT capacity FROM singer WHERE x",  # nor an alias run into the keyword (a dead end)
+        "SELECT capacity FROM singer ORDER BY",
+        "SELECT T22.capacity FROM singer AS T22",  # an alias at its longest whose table lacks a column
     ],
 )
 def test_no_accepted_text_is_a_dead_end(text: str) -> None:
