@@ -177,7 +177,7 @@ def test_phase3_off_says_why_and_marks_the_step_skipped(tmp_path, capsys):
     run = RunDir(tmp_path / "run")
     assert recipe.phase3_enabled(config, run) is False
     done = json.loads((run.root / "phase3" / "DONE.json").read_text())
-    assert done["skipped"] is True and "not yet measured" in done["reason"]
+    assert done["skipped"] is True and "bench_rl" in done["reason"]
     assert "skipped" in capsys.readouterr().out and not run.report("phase3").exists()
     html = reward_settings(config).to_html()
-    assert "group size (num_generations)" in html and "off: not yet measured" in html
+    assert "group size (num_generations)" in html and "off: measured not to pay" in html
