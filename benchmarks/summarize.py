@@ -347,6 +347,12 @@ def constrained_section(r: dict) -> list[str]:
 def rl_section(r: dict) -> list[str]:
     """benchmarks/bench_rl.py: SFT alone, SFT + GRPO, SFT + as many more SFT minutes."""
     t, g, n = r["training"], r["training"]["grpo"], r["heldout_questions"]
+    load = r["machine"].get("load_average", [0.0])[-1]
+    shared = (
+        f" (the machine was shared, load {load:.1f} on {r['machine']['cpus']} cores: fewer steps fit)"
+        if load > r["machine"]["cpus"] * 0.75
+        else ""
+    )
 
     def span(pair: list[float]) -> str:
         return f"{100 * pair[0]:.1f} to {100 * pair[1]:.1f}"
@@ -360,7 +366,7 @@ def rl_section(r: dict) -> list[str]:
         f"{r['more_minutes']:g} more minutes of either GRPO (execution + format reward, "
         f"{g['num_generations']} completions a question, lr {g['learning_rate']:g}: {g['steps']} steps, "
         f"{g['questions_seen']} questions) or SFT ({t['sft_more']['steps']} steps); greedy, {n} held-out "
-        "questions:",
+        f"questions{shared}:",
         "",
         "| arm | exec acc (95% interval) | vs SFT alone (paired 95%) | valid SQL | unknown table/column |",
         "|---|---:|---:|---:|---:|",
@@ -437,6 +443,7 @@ SECTIONS = {
     "bench_constrained": constrained_section,
     "bench_constrained_adapter": constrained_section,
     "bench_rl": rl_section,
+    "bench_rl_shared": rl_section,
     "bench_generate": generate_section,
     "bench_train": train_section,
     "bench_eval": eval_section,
