@@ -171,8 +171,9 @@ def main() -> None:
             from sqlft.lora import add_lora
 
             model = add_lora(model, arm.lora)
-            minutes = arm.minutes
-            training = train_phase(model, tokenizer, train_set, out, arm.learning_rate, arm, minutes=minutes)
+            training = train_phase(
+                model, tokenizer, train_set, out, arm.learning_rate, arm, minutes=arm.minutes
+            )
             (out / "training.json").write_text(json.dumps(training) + "\n")
         args.adapter = str((out / "adapter").relative_to(RUNS.parents[1]))
     if args.adapter and not hasattr(model, "peft_config"):

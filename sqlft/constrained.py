@@ -46,10 +46,7 @@ _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]{0,2}")  # one name, not a query: T1,
 # a table's alias in a FROM: a word, or a few letters and digits (`T1`), not one run into a keyword
 # (`T1JOIN`, `T2ONTR`) nor a keyword misspelt (`ORDERING`, `WHEREMake`, `GROUPING`)
 _TABLE_ALIAS_SHAPE = re.compile(r"[a-z_]{1,12}|[a-z]{1,3}[0-9]{1,2}")
-_AFTER_TABLE_WORDS = (
-    "where join group order having limit union intersect except inner left right cross natural full "
-    "outer using window"
-).split()
+_AFTER_TABLE_WORDS = (*CLAUSE_ENDS, *"join inner left right cross natural full outer using window".split())
 # keywords that end a value: after them, as after a column or a literal, no name or literal follows
 OPERAND_KEYWORDS = frozenset(
     "null true false current_date current_time current_timestamp end asc desc".split()
@@ -228,10 +225,9 @@ class Scope:
     def select_item(self, item: str) -> Scope | None:
         """A select-list item of the innermost query ended at a comma; None if the list has it
         already (`T1.id, T1.id, ...`, `max(x) AS a, max(x) AS a, ...`, `a, b, a`): a list
-        repeating itself runs until the answer is cut off, before any FROM."""
+        repeating itself runs until the answer is cut off, before any FROM. The caller (`SqlState.step`)
+        knows the comma stands in the select list."""
         top = self.top
-        if not (top.query and top.clause == "select"):
-            return self
         return None if item in top.items else self._set(items=(*top.items, item))
 
     def qualifiers(self) -> frozenset[str]:
@@ -488,18 +484,22 @@ class SqlState:
 
     def _name(self, buf: str, quoted: bool = False) -> SqlState | None:
         allowed = _allowed_prefixes(self.names, self.scope, quoted)
-        if allowed is None and len(buf) > FREE_NAME_LENGTH:
+        if allowed is None and (len(buf) > FREE_NAME_LENGTH or not quoted and not self._alias_prefix(buf)):
             return None
-        if allowed is None and not quoted and not _table_alias_prefix(self.names, self.scope, buf):
-            return None
-        if allowed is None and not quoted and self.scope.top.clause == "from":  # a table's alias:
-            # one no character may extend (`T22`) must stand complete, or it is a dead end
-            extendable = any(_table_alias_prefix(self.names, self.scope, buf + c) for c in "a0_")
-            if not extendable and all(self._complete(buf, dot, False) is None for dot in (False, True)):
-                return None
         if allowed is not None and buf not in allowed and not self._forward_alias(buf):
             return None
         return replace(self, mode="qident" if quoted else "word", buf=buf)
+
+    def _alias_prefix(self, buf: str) -> bool:
+        """Whether a free name may begin with `buf`: a table's alias must have its shape
+        (`_table_alias_prefix`), and one no character may extend (`T22`) must stand complete
+        here, or it is a dead end."""
+        names, scope = self.names, self.scope
+        if not _table_alias_prefix(names, scope, buf):
+            return False
+        if scope.top.clause != "from" or any(_table_alias_prefix(names, scope, buf + c) for c in "a0_"):
+            return True
+        return any(self._complete(buf, dot, False) is not None for dot in (False, True))
 
     def _after_name(self, ch: str, quoted: bool = False) -> SqlState | None:
         """The name is complete and `ch` follows it: check it, then read `ch`."""
@@ -559,7 +559,7 @@ def _table_alias_prefix(names: SchemaNames, scope: Scope, buf: str) -> bool:
         return False
     if any(buf.startswith(word) and buf != word for word in _AFTER_TABLE_WORDS):
         return False
-    ends_from = top.expect == "after_table" and buf in CLAUSE_ENDS and buf in _AFTER_TABLE_WORDS
+    ends_from = top.expect == "after_table" and buf in CLAUSE_ENDS
     return not (ends_from and not scope.from_complete(names))
 
 
@@ -675,10 +675,8 @@ class VocabTrie:
                 after = here.step(ch)
                 if after is None:
                     continue
-                if after.mode == "done":
-                    mask[self.order[child.lo : child.hi]] = (
-                        True  # the statement ended: nothing below is checked
-                    )
+                if after.mode == "done":  # the statement ended: nothing below is checked
+                    mask[self.order[child.lo : child.hi]] = True
                     continue
                 mask[child.ids] = True
                 stack.append((child, after))
