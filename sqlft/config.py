@@ -46,8 +46,9 @@ class DataSection:
 @dataclass
 class PromptSection:
     template: str = "default"
-    schema: str = "ddl"  # ddl | compact
+    schema: str = "ddl"  # ddl | compact | mschema
     sample_values: int = 0
+    value_retrieval: int = 0  # > 0: up to this many database values the question mentions (sqlft.values)
     max_length: int = 1024
     system: str | None = None
 
@@ -139,7 +140,7 @@ CHOICES = {
     "model.compute_dtype": {"auto", "fp32", "fp16", "bf16"},
     "model.placement": {"auto", "cpu", "single", "split", "ddp"},
     "model.lora": {"attention", "all-linear", "high-rank"},
-    "prompt.schema": {"ddl", "compact"},
+    "prompt.schema": {"ddl", "compact", "mschema"},
     "scheduler": {"cosine", "linear", "constant", "constant_with_warmup"},
     "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
     "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
@@ -162,6 +163,7 @@ RANGES = {
     "limit": (1, 10**9, False),
     "max_length": (16, 10**6, False),
     "sample_values": (0, 100, False),
+    "value_retrieval": (0, 100, False),
     "max_new_tokens": (1, 10**5, False),
     "timeout": (0, 24 * 3600, True),
     "num_samples": (1, 1000, False),

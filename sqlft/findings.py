@@ -83,7 +83,8 @@ def describe_phase(config: Any, phase: str):
         f"- length: {budget_sentence(section)}",
         f"- {rate}",
         f"- prompts: `{config.prompt.schema}` schema, {config.prompt.sample_values} sample values per "
-        f"column, at most {config.prompt.max_length} tokens",
+        f"column, {config.prompt.value_retrieval} retrieved values per question, at most "
+        f"{config.prompt.max_length} tokens",
     ]
     return _markdown(lines)
 

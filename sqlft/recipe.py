@@ -77,6 +77,7 @@ def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path |
         data.split,
         schema_style=p.schema,
         sample_values=p.sample_values,
+        value_retrieval=p.value_retrieval,
         tokenizer=tokenizer,
         max_length=p.max_length,
         template=p.template,
