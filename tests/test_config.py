@@ -73,6 +73,8 @@ def test_unknown_key_is_an_error_naming_the_key(tmp_path):
         ("prompt.schema", "json", "use one of compact, ddl, mschema"),
         ("prompt.value_retrieval", -1, "at least 0"),
         ("prompt.value_retrieval", 1.5, "must be int"),
+        ("eval.samples", 0, "at least 1"),
+        ("eval.vote", "majority", "use one of executable, execution"),
         ("phase1.gradient_checkpointing", "yes", "must be bool"),
         ("phase3.num_generations", 1, "at least 2"),
         ("phase3.temperature", 0, "a finite number above 0"),
@@ -111,3 +113,14 @@ def test_bad_yaml_and_missing_preset_name_the_file(tmp_path):
 def test_override_needs_key_and_value():
     with pytest.raises(PresetError, match="key=value"):
         parse_override("phase1.learning_rate")
+
+
+def test_eval_num_samples_is_the_old_name_of_eval_samples(tmp_path):
+    assert load_preset("smoke").eval.samples == 2 and load_preset("smoke").eval.vote == "execution"
+    assert load_preset("smoke", {"eval.num_samples": 5}).eval.samples == 5
+    old = tmp_path / "old.yaml"
+    old.write_text("eval:\n  num_samples: 3\n")
+    assert load_preset(old).eval.samples == 3
+    old.write_text("eval:\n  num_samples: 3\n  samples: 4\n")
+    with pytest.raises(PresetError, match="`eval.num_samples` and `eval.samples` are one setting"):
+        load_preset(old)
