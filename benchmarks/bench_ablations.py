@@ -11,9 +11,16 @@ thing:
 - one sample value per column in the schema (three would almost triple the prompt: bench_prompts.py);
 - LoRA on the attention projections only;
 - two phases: first half as many steps on the demo's gretel-style data (DDL context + SQL), then the
-  same Spider budget.
+  same Spider budget;
+- schema as `mschema` (XiYan's M-Schema);
+- value retrieval: up to 5 database values the question names, beside their columns (sqlft.values);
+- best of 4: the reference's training, then 4 sampled answers per question (temperature 0.7) and
+  the majority of their execution results, scored beside the arm's greedy answers;
+- the three together.
 
-Accuracy is reported with its cost: prompt tokens, optimizer steps and CPU minutes.
+Accuracy is reported with its cost (prompt tokens, optimizer steps, CPU minutes) and, for each arm,
+its paired difference from the reference on the questions both answered (for best-of arms: the
+vote's answers against the reference's greedy ones).
 
     python benchmarks/bench_ablations.py [--steps 16]
     python benchmarks/bench_ablations.py --steps 64 --only attention   # a longer round of one arm
@@ -24,9 +31,12 @@ Writes benchmarks/results/bench_ablations.json; runs stay in runs/bench/ablation
 from __future__ import annotations
 
 import argparse
+import json
 
 from common import write_result
-from learning import Arm, headline, run_arm
+from learning import RUNS, Arm, headline, run_arm
+
+from sqlft.evaluate.stats import paired_difference
 
 DEFAULT_STEPS = 16
 
@@ -41,7 +51,29 @@ def arms(steps: int) -> list[tuple[str, Arm]]:
         ("schema as ddl", Arm(name("ddl"), steps=steps, schema="ddl")),
         ("two phases (gretel-style first)", Arm(name("two-phases"), steps=steps, phase1_steps=steps // 2)),
         ("1 sample value per column", Arm(name("values"), steps=steps, sample_values=1)),
+        ("schema as mschema", Arm(name("mschema"), steps=steps, schema="mschema")),
+        ("value retrieval, 5 per question", Arm(name("retrieval"), steps=steps, value_retrieval=5)),
+        ("best of 4 (execution vote)", Arm(name("best-of"), steps=steps, samples=4)),
+        (
+            "mschema + value retrieval + best of 4",
+            Arm(name("combined"), steps=steps, schema="mschema", value_retrieval=5, samples=4),
+        ),
     ]
+
+
+def outcomes(arm: Arm) -> dict[tuple[str, str], bool]:
+    """Per held-out question, whether the arm got it right: its vote's pick where it sampled."""
+    report = json.loads((RUNS / arm.name / "trained" / "report.json").read_text())
+    key = "self_consistency_match" if arm.samples > 1 else "exec_match"
+    return {(r["db_id"], r["question"]): bool(r.get(key)) for r in report["records"]}
+
+
+def versus(arm: Arm, reference: Arm) -> dict[str, float | int]:
+    """Paired difference from the reference on the questions both answered, in points."""
+    mine, theirs = outcomes(arm), outcomes(reference)
+    both = [q for q in mine if q in theirs]
+    mean, half = paired_difference([mine[q] for q in both], [theirs[q] for q in both])
+    return {"points": round(100 * mean, 1), "half_width": round(100 * half, 1), "questions": len(both)}
 
 
 def main() -> None:
@@ -51,6 +83,7 @@ def main() -> None:
     parser.add_argument("--only", help="run only the arms whose name contains this text")
     args = parser.parse_args()
     rows = []
+    reference = arms(args.steps)[0][1]
     for label, arm in arms(args.steps):
         if args.only and args.only not in arm.name:
             continue
@@ -65,6 +98,8 @@ def main() -> None:
             "trained": headline(result["trained"]["summary"]),
             "generate_seconds": result["trained"]["generate_seconds"],
         }
+        if arm != reference and (RUNS / reference.name / "trained" / "report.json").is_file():
+            row["vs_reference"] = versus(arm, reference)
         print(label, row["trained"]["exec_accuracy"], row["training"])
         rows.append(row)
     settings = {"steps_per_arm": args.steps, "heldout_every": args.every}
