@@ -21,6 +21,7 @@ import sqlite3
 import tempfile
 import unicodedata
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,13 @@ def _stem(word: str) -> str:
 
 def _same(value_word: str, asked: str) -> bool:
     """Equal after the plural fold, or one a long prefix of the other ('Asia' and 'Asian',
-    'engineer' and 'engineering'): the shorter has 4 letters or more and 70% of the longer."""
+    'engineer' and 'engineering'): the shorter has 4 letters or more and 70% of the longer.
+    Numbers match only whole: 2000 is no prefix of 20001."""
     a, b = _stem(value_word), _stem(asked)
     if a == b:
         return True
     short, long_ = sorted((a, b), key=len)
-    return len(short) >= 4 and long_.startswith(short) and len(short) >= 0.7 * len(long_)
+    return short.isalpha() and len(short) >= 4 and long_.startswith(short) and len(short) >= 0.7 * len(long_)
 
 
 def question_terms(question_words: list[str]) -> list[str]:
@@ -127,11 +129,11 @@ def index_path(db_path: str | Path) -> Path:
     return cache_root() / "values" / VERSION / f"{content_hash(Path(db_path))}.sqlite"
 
 
-def text_values(source: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """(table, column, value) for every distinct text value of at most MAX_VALUE_CHARS characters."""
+def text_values(source: sqlite3.Connection) -> Iterator[tuple[str, str, str]]:
+    """(table, column, value) for every distinct text value of at most MAX_VALUE_CHARS characters,
+    one column at a time (a large database is never held in memory at once)."""
     from sqlft.schema import Schema, quote
 
-    rows = []
     for table in Schema.from_sqlite(source).tables:
         for column in table.columns:
             col = quote(column.name)
@@ -146,20 +148,17 @@ def text_values(source: sqlite3.Connection) -> list[tuple[str, str, str]]:
                     f"cannot read values of {table.name}.{column.name}: {error}. "
                     "Fix: check that the database opens with the sqlite3 command-line tool"
                 ) from error
-            rows += [(table.name, column.name, v) for (v,) in found if words(v)]
-    return rows
+            yield from ((table.name, column.name, v) for (v,) in found if words(v))
 
 
-def write_index(source: sqlite3.Connection, target: sqlite3.Connection) -> int:
-    """Fill `target` with an FTS5 table of the source's text values; returns how many."""
+def write_index(source: sqlite3.Connection, target: sqlite3.Connection) -> None:
+    """Fill `target` with an FTS5 table of the source's text values."""
     target.execute(
         "CREATE VIRTUAL TABLE value_index USING "
         f"fts5(value, tab UNINDEXED, col UNINDEXED, tokenize='{TOKENIZER}')"
     )
-    rows = text_values(source)
-    target.executemany("INSERT INTO value_index (tab, col, value) VALUES (?, ?, ?)", rows)
+    target.executemany("INSERT INTO value_index (tab, col, value) VALUES (?, ?, ?)", text_values(source))
     target.commit()
-    return len(rows)
 
 
 def build_index(db_path: str | Path) -> Path:
@@ -213,7 +212,7 @@ class ValueIndex:
         if not terms or k <= 0:
             return []
         # each term, and a prefix of each long one: 'asian' finds 'Asia', 'european' 'Europe'
-        prefixes = {t[: max(4, math.ceil(0.7 * len(t)))] for t in terms if len(t) >= 5}
+        prefixes = {t[: max(4, math.ceil(0.7 * len(t)))] for t in terms if len(t) >= 5 and t.isalpha()}
         query = " OR ".join([f'"{t}"' for t in terms] + [f'"{p}"*' for p in sorted(prefixes)])
         rows = self.connection.execute(
             "SELECT tab, col, value, bm25(value_index) FROM value_index WHERE value_index MATCH ? "

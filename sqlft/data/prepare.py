@@ -28,6 +28,13 @@ class Prepared:
         if self.prompt_tokens:
             t = self.prompt_tokens
             lines.append(f"prompt tokens: p50 {t['p50']}, p95 {t['p95']}, max {t['max']} (n={t['count']})")
+        retrieved = [r["extra"]["retrieved_values"] for r in self.records if "retrieved_values" in r["extra"]]
+        if retrieved:
+            found = sum(map(len, retrieved))
+            lines.append(
+                f"value retrieval: {sum(map(bool, retrieved))} of {len(retrieved)} questions name database "
+                f"values ({found / len(retrieved):.2f} values per question)"
+            )
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> Path:
