@@ -103,3 +103,13 @@ def test_spider_record_keeps_its_values_and_shows_them_in_the_prompt(spider_dir,
             assert f"'{item['value']}'" in record["prompt"].replace(record["question"], "")
     plain = prepare_records("spider", spider_dir, "dev", schema_style="mschema").records
     assert all("retrieved_values" not in r["extra"] for r in plain)
+
+
+def test_prepare_summary_says_how_many_questions_got_values(cache):
+    with_values = prepare_records("demo", None, "dev", schema_style="compact", value_retrieval=3)
+    got = sum(bool(r["extra"]["retrieved_values"]) for r in with_values.records)
+    assert 0 < got < len(with_values.records)
+    assert f"value retrieval: {got} of {len(with_values.records)} questions name database values" in (
+        with_values.summary()
+    )
+    assert "value retrieval" not in prepare_records("demo", None, "dev", schema_style="compact").summary()
