@@ -7,6 +7,7 @@ and the file, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -299,6 +300,18 @@ def load_preset(name_or_path: str | Path = "demo", overrides: dict[str, Any] | N
     preset.origin = str(path)
     _check_groups(preset.phase3, str(path))
     return preset
+
+
+def as_current(sections: dict[str, Any]) -> dict[str, Any]:
+    """Preset sections an earlier sqlft recorded, as this one resolves them: renamed keys under their
+    new names, keys added since at their defaults (so that upgrading sqlft redoes nothing). Sections
+    that no longer validate come back as they were, and their differences show."""
+    try:
+        preset = _build(Preset, _renamed(copy.deepcopy(sections), "recorded"), "", "recorded settings")
+    except PresetError:
+        return sections
+    resolved = preset.to_dict()
+    return {name: resolved[name] for name in sections}
 
 
 def _renamed(values: Any, origin: str) -> Any:

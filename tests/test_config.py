@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from sqlft.config import PresetError, load_preset, parse_override, shipped_presets
@@ -124,3 +126,27 @@ def test_eval_num_samples_is_the_old_name_of_eval_samples(tmp_path):
     old.write_text("eval:\n  num_samples: 3\n  samples: 4\n")
     with pytest.raises(PresetError, match="`eval.num_samples` and `eval.samples` are one setting"):
         load_preset(old)
+
+
+def test_settings_recorded_before_keys_were_added_or_renamed_are_not_a_change(tmp_path):
+    import copy
+
+    from sqlft.config import as_current
+    from sqlft.pipeline import PipelineError, _check_settings
+    from sqlft.rundir import RunDir, step_settings
+
+    today = load_preset("smoke").to_dict()
+    old = copy.deepcopy({name: today[name] for name in ("model", "prompt", "eval")})
+    del old["prompt"]["value_retrieval"], old["eval"]["vote"]  # keys this version added
+    old["eval"]["num_samples"] = old["eval"].pop("samples")  # and one it renamed
+    assert as_current(old) == {name: today[name] for name in ("model", "prompt", "eval")}
+    run = RunDir(tmp_path)
+    (run.step_dir("baseline") / "settings.json").write_text(
+        json.dumps(step_settings({**today, **old}, "baseline"))
+    )
+    run.mark_done("baseline")
+    _check_settings(run, today, skip=[])  # nothing changed but the names: the finished step stands
+    changed = {**today, "prompt": {**today["prompt"], "value_retrieval": 5}}
+    with pytest.raises(PipelineError, match=r"prompt.value_retrieval: 0 -> 5"):
+        _check_settings(run, changed, skip=[])
+    assert as_current({"prompt": {"no_such_key": 1}}) == {"prompt": {"no_such_key": 1}}  # shown as it was
