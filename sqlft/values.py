@@ -282,4 +282,3 @@ def grouped(retrieved: list[dict[str, Any]]) -> dict[tuple[str, str], list[Any]]
     for item in retrieved:
         out.setdefault((item["table"].lower(), item["column"].lower()), []).append(item["value"])
     return out
-

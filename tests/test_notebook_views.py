@@ -178,6 +178,7 @@ def test_best_of_is_its_own_row_in_the_metrics_and_the_findings(tmp_path):
     assert table.loc["execution accuracy, best of 4 (execution vote)", "phase2"] == 0.6
     assert table.loc["execution accuracy, execution-guided over samples", "phase2"] == 0.5
     assert "execution accuracy, self-consistency over samples" not in table.index  # the vote's rule, once
+
     def findings(summary_):
         reports = {"phase2": {"records": records, "summary": summary_}}
         return what_this_shows(load_preset("smoke"), RunDir(tmp_path), reports, "phase2").data

@@ -89,9 +89,7 @@ def test_retriever_reads_databases_and_inline_contexts(cache, shop_db):
 
 
 def test_spider_record_keeps_its_values_and_shows_them_in_the_prompt(spider_dir, cache):
-    prepared = prepare_records(
-        "spider", spider_dir, "dev", schema_style="mschema", value_retrieval=5
-    )
+    prepared = prepare_records("spider", spider_dir, "dev", schema_style="mschema", value_retrieval=5)
     wta = [r for r in prepared.records if r["db_id"] == "wta_1"]
     assert wta and all(r["extra"]["retrieved_values"] == [] for r in wta)  # no .sqlite: kept, warned
     assert any("wta_1" in message for message in prepared.report.warnings)
