@@ -77,6 +77,12 @@ def recall(records: list[dict], prompts: list[str]) -> tuple[int, int, list[dict
     return total, found, missed
 
 
+def used_by_gold(records: list[dict]) -> float:
+    """Of the values retrieved, the share that the gold SQL spells as a literal (how few are noise)."""
+    pairs = [(v["value"], r["sql"]) for r in records for v in r["extra"]["retrieved_values"]]
+    return round(sum(value in literals(sql) for value, sql in pairs) / len(pairs), 4)
+
+
 def main() -> None:
     from sqlft.data.prepare import prepare_records
     from sqlft.data.records import Example
@@ -120,13 +126,10 @@ def main() -> None:
             (f"value retrieval k={args.k}, no sample values", args.k, 0),
             (f"value retrieval k={args.k} and 3 sample values", args.k, 3),
         ):
-            prompts = [
-                r["prompt"]
-                for r in prepare_records(
-                    "spider", SPIDER, "dev", schema_style="compact", value_retrieval=k, sample_values=samples
-                ).records
-            ]
-            total, found, missed = recall(records, prompts)
+            prepared = prepare_records(
+                "spider", SPIDER, "dev", schema_style="compact", value_retrieval=k, sample_values=samples
+            ).records
+            total, found, missed = recall(records, [r["prompt"] for r in prepared])
             arms[name] = {
                 "value_retrieval": k,
                 "sample_values": samples,
@@ -135,6 +138,8 @@ def main() -> None:
                 "value_recall": round(found / total, 4),
                 "missed": missed[:20],
             }
+            if k:
+                arms[name]["retrieved_used_by_gold"] = used_by_gold(prepared)
             print(name, {key: v for key, v in arms[name].items() if key != "missed"})
     result = {
         "k": args.k,

@@ -292,8 +292,12 @@ def values_section(r: dict) -> list[str]:
             f"| {name} | {arm['literals_in_database']} | {arm['literals_in_prompt']} | "
             f"{pct(arm['value_recall'])} |"
         )
-    missed = next(a for a in r["arms"].values() if not a["sample_values"])["missed"]
+    alone = next(a for a in r["arms"].values() if not a["sample_values"])
+    missed = alone["missed"]
     lines += [
+        "",
+        f"Of the values retrieval shows, {pct(alone['retrieved_used_by_gold'])} are literals of the gold "
+        "SQL; the others are near misses the model has to pass over.",
         "",
         "What retrieval alone misses is what no lexical match finds: values the question words "
         f"differently (e.g. {', '.join(repr(m['literal']) for m in missed[:4])}: adjectives, synonyms, "
