@@ -14,8 +14,8 @@ thing:
   same Spider budget;
 - schema as `mschema` (XiYan's M-Schema);
 - value retrieval: up to 5 database values the question names, beside their columns (sqlft.values);
-- best of 4: the reference's training, then 4 sampled answers per question (temperature 0.7) and
-  the majority of their execution results, scored beside the arm's greedy answers;
+- best of 4: the reference's adapter (not trained again), 4 sampled answers per question
+  (temperature 0.7) and the majority of their execution results, beside its greedy answers;
 - the three together.
 
 Accuracy is reported with its cost (prompt tokens, optimizer steps, CPU minutes) and, for each arm,
@@ -31,10 +31,12 @@ Writes benchmarks/results/bench_ablations.json; runs stay in runs/bench/ablation
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 from common import write_result
-from learning import RUNS, Arm, headline, run_arm
+from learning import RUNS, Arm, headline, load_base, run_arm, score
+from spider_split import split_records
 
 from sqlft.evaluate.stats import paired_difference
 
@@ -59,6 +61,38 @@ def arms(steps: int) -> list[tuple[str, Arm]]:
             Arm(name("combined"), steps=steps, schema="mschema", value_retrieval=5, samples=4),
         ),
     ]
+
+
+def decoded_only(arm: Arm, reference: Arm, every: int) -> dict | None:
+    """An arm that only decodes differently from the reference: the reference's adapter, scored
+    with the arm's sampling (its training figures are the reference's); None for any other arm."""
+    from peft import PeftModel
+
+    if arm.samples == 1 or dataclasses.replace(arm, name=reference.name, samples=1) != reference:
+        return None
+    result = RUNS / reference.name / "result.json"
+    if not result.is_file():
+        raise SystemExit(f"{result}: not there. Fix: run the reference arm first (--only reference)")
+    done = json.loads(result.read_text())
+    model, tokenizer = load_base()
+    _, heldout, prepared = split_records(tokenizer, arm.schema, arm.sample_values)
+    model = PeftModel.from_pretrained(model, str(RUNS / reference.name / "train" / "adapter"))
+    heldout = heldout[::every]
+    scored = score(
+        model,
+        tokenizer,
+        heldout,
+        prepared.db_dir,
+        RUNS / arm.name / "trained",
+        arm.samples,
+        temperature=0.7,
+        top_p=0.95,
+    )
+    return {
+        **done,
+        "arm": dataclasses.asdict(arm),
+        "trained": {"summary": scored.summary, "generate_seconds": scored.generate_seconds},
+    }
 
 
 def outcomes(arm: Arm) -> dict[tuple[str, str], bool]:
@@ -87,7 +121,7 @@ def main() -> None:
     for label, arm in arms(args.steps):
         if args.only and args.only not in arm.name:
             continue
-        result = run_arm(arm, every=args.every)
+        result = decoded_only(arm, reference, args.every) or run_arm(arm, every=args.every)
         row = {
             "label": label,
             "arm": result["arm"],
