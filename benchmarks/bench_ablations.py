@@ -11,9 +11,16 @@ thing:
 - one sample value per column in the schema (three would almost triple the prompt: bench_prompts.py);
 - LoRA on the attention projections only;
 - two phases: first half as many steps on the demo's gretel-style data (DDL context + SQL), then the
-  same Spider budget.
+  same Spider budget;
+- schema as `mschema` (XiYan's M-Schema);
+- value retrieval: up to 5 database values the question names, beside their columns (sqlft.values);
+- best of 4: the reference's adapter (not trained again), 4 sampled answers per question
+  (temperature 0.7) and the majority of their execution results, beside its greedy answers;
+- the three together.
 
-Accuracy is reported with its cost: prompt tokens, optimizer steps and CPU minutes.
+Accuracy is reported with its cost (prompt tokens, optimizer steps, CPU minutes) and, for each arm,
+its paired difference from the reference on the questions both answered (for best-of arms: the
+vote's answers against the reference's greedy ones).
 
     python benchmarks/bench_ablations.py [--steps 16]
     python benchmarks/bench_ablations.py --steps 64 --only attention   # a longer round of one arm
@@ -24,9 +31,14 @@ Writes benchmarks/results/bench_ablations.json; runs stay in runs/bench/ablation
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 
 from common import write_result
-from learning import Arm, headline, run_arm
+from learning import RUNS, Arm, headline, load_base, run_arm, score
+from spider_split import split_records
+
+from sqlft.evaluate.stats import paired_difference
 
 DEFAULT_STEPS = 16
 
@@ -41,7 +53,61 @@ def arms(steps: int) -> list[tuple[str, Arm]]:
         ("schema as ddl", Arm(name("ddl"), steps=steps, schema="ddl")),
         ("two phases (gretel-style first)", Arm(name("two-phases"), steps=steps, phase1_steps=steps // 2)),
         ("1 sample value per column", Arm(name("values"), steps=steps, sample_values=1)),
+        ("schema as mschema", Arm(name("mschema"), steps=steps, schema="mschema")),
+        ("value retrieval, 5 per question", Arm(name("retrieval"), steps=steps, value_retrieval=5)),
+        ("best of 4 (execution vote)", Arm(name("best-of"), steps=steps, samples=4)),
+        (
+            "mschema + value retrieval + best of 4",
+            Arm(name("combined"), steps=steps, schema="mschema", value_retrieval=5, samples=4),
+        ),
     ]
+
+
+def decoded_only(arm: Arm, reference: Arm, every: int) -> dict | None:
+    """An arm that only decodes differently from the reference: the reference's adapter, scored
+    with the arm's sampling (its training figures are the reference's); None for any other arm."""
+    from peft import PeftModel
+
+    if arm.samples == 1 or dataclasses.replace(arm, name=reference.name, samples=1) != reference:
+        return None
+    result = RUNS / reference.name / "result.json"
+    if not result.is_file():
+        raise SystemExit(f"{result}: not there. Fix: run the reference arm first (--only reference)")
+    done = json.loads(result.read_text())
+    model, tokenizer = load_base()
+    _, heldout, prepared = split_records(tokenizer, arm.schema, arm.sample_values)
+    model = PeftModel.from_pretrained(model, str(RUNS / reference.name / "train" / "adapter"))
+    heldout = heldout[::every]
+    scored = score(
+        model,
+        tokenizer,
+        heldout,
+        prepared.db_dir,
+        RUNS / arm.name / "trained",
+        arm.samples,
+        temperature=0.7,
+        top_p=0.95,
+    )
+    return {
+        **done,
+        "arm": dataclasses.asdict(arm),
+        "trained": {"summary": scored.summary, "generate_seconds": scored.generate_seconds},
+    }
+
+
+def outcomes(arm: Arm) -> dict[tuple[str, str], bool]:
+    """Per held-out question, whether the arm got it right: its vote's pick where it sampled."""
+    report = json.loads((RUNS / arm.name / "trained" / "report.json").read_text())
+    key = "self_consistency_match" if arm.samples > 1 else "exec_match"
+    return {(r["db_id"], r["question"]): bool(r.get(key)) for r in report["records"]}
+
+
+def versus(arm: Arm, reference: Arm) -> dict[str, float | int]:
+    """Paired difference from the reference on the questions both answered, in points."""
+    mine, theirs = outcomes(arm), outcomes(reference)
+    both = [q for q in mine if q in theirs]
+    mean, half = paired_difference([mine[q] for q in both], [theirs[q] for q in both])
+    return {"points": round(100 * mean, 1), "half_width": round(100 * half, 1), "questions": len(both)}
 
 
 def main() -> None:
@@ -51,10 +117,11 @@ def main() -> None:
     parser.add_argument("--only", help="run only the arms whose name contains this text")
     args = parser.parse_args()
     rows = []
+    reference = arms(args.steps)[0][1]
     for label, arm in arms(args.steps):
         if args.only and args.only not in arm.name:
             continue
-        result = run_arm(arm, every=args.every)
+        result = decoded_only(arm, reference, args.every) or run_arm(arm, every=args.every)
         row = {
             "label": label,
             "arm": result["arm"],
@@ -65,6 +132,8 @@ def main() -> None:
             "trained": headline(result["trained"]["summary"]),
             "generate_seconds": result["trained"]["generate_seconds"],
         }
+        if arm != reference and (RUNS / reference.name / "trained" / "report.json").is_file():
+            row["vs_reference"] = versus(arm, reference)
         print(label, row["trained"]["exec_accuracy"], row["training"])
         rows.append(row)
     settings = {"steps_per_arm": args.steps, "heldout_every": args.every}

@@ -29,6 +29,7 @@ class Arm:
     steps: int = 0  # ... or a fixed number of optimizer steps (> 0), whatever else runs on the machine
     schema: str = "compact"
     sample_values: int = 0
+    value_retrieval: int = 0  # database values the question names, per question (sqlft.values)
     lora: str = "all-linear"
     learning_rate: float = 1e-3
     scheduler: str = "constant"  # or "cosine": decays over the minutes (or steps), see sqlft.budget
@@ -37,6 +38,7 @@ class Arm:
     batch_size: int = 2  # x grad_accum 4 = 8 questions a step; batch 8 peaked at 16 GB RSS on CPU
     grad_accum: int = 4
     seed: int = 42
+    samples: int = 1  # > 1: also best-of decoding, this many sampled answers and an execution vote
 
 
 @dataclass
@@ -50,17 +52,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def load_base():
+def load_base(model: str = MODEL):
     from sqlft.model import load_model_and_tokenizer
 
-    return load_model_and_tokenizer(MODEL, quantization="none", compute_dtype="fp32", placement="cpu")
+    return load_model_and_tokenizer(model, quantization="none", compute_dtype="fp32", placement="cpu")
 
 
 def score(
     model, tokenizer, records: list[dict], db_dir, out_dir: Path, samples: int = 1, **sampling: Any
 ) -> Scored:
-    """Greedy SQL for `records` (and `samples` sampled candidates each when > 1), scored."""
+    """Greedy SQL for `records` (and `samples` sampled candidates each when > 1, with the summary's
+    `best_of` row for the execution vote), scored."""
     from sqlft.evaluate import evaluate_predictions, write_report
+    from sqlft.evaluate.consistency import best_of
     from sqlft.generate import add_sampled_candidates, merge_adapter, predict_records
     from sqlft.jsonl import write_jsonl
 
@@ -75,6 +79,8 @@ def score(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(predictions, out_dir / "predictions.jsonl")
     report = evaluate_predictions(predictions, db_dir)
+    if samples > 1:
+        report["summary"]["best_of"] = best_of(report["summary"], samples, "execution")
     write_report(report, out_dir / "report.json")
     (out_dir / "timing.json").write_text(json.dumps({"generate_seconds": seconds}) + "\n")
     return Scored(report["summary"], round(seconds, 1))
@@ -129,6 +135,7 @@ def phase1_records(tokenizer, arm: Arm) -> list[dict]:
         "phase1",
         schema_style=arm.schema,
         sample_values=arm.sample_values,
+        value_retrieval=arm.value_retrieval,
         tokenizer=tokenizer,
         max_length=1024,
         system=SYSTEM,
@@ -149,9 +156,9 @@ def earlier_score(out_dir: Path, records: list[dict]) -> dict[str, Any] | None:
     return {"summary": earlier["summary"], "generate_seconds": seconds}
 
 
-def earlier_arm(arm: Arm, heldout: list[dict]) -> dict[str, Any] | None:
+def earlier_arm(arm: Arm, heldout: list[dict], runs: Path = RUNS) -> dict[str, Any] | None:
     """An arm's result from an earlier run with the same settings on the same questions."""
-    path = RUNS / arm.name / "result.json"
+    path = runs / arm.name / "result.json"
     if not path.is_file():
         return None
     earlier = json.loads(path.read_text())
@@ -162,7 +169,14 @@ def earlier_arm(arm: Arm, heldout: list[dict]) -> dict[str, Any] | None:
     return earlier
 
 
-def run_arm(arm: Arm, zero_shot: bool = False, every: int = 1, limit: int | None = None) -> dict[str, Any]:
+def run_arm(
+    arm: Arm,
+    zero_shot: bool = False,
+    every: int = 1,
+    limit: int | None = None,
+    model_name: str = MODEL,
+    runs: Path = RUNS,
+) -> dict[str, Any]:
     """Train the arm from the base model and score it on the held-out databases (and the base first).
 
     `every` > 1 scores every n-th held-out question (a fixed subset, to save CPU time); `limit`
@@ -170,11 +184,13 @@ def run_arm(arm: Arm, zero_shot: bool = False, every: int = 1, limit: int | None
     """
     from sqlft.lora import add_lora
 
-    out = RUNS / arm.name
-    model, tokenizer = load_base()
-    train_set, heldout, prepared = split_records(tokenizer, arm.schema, arm.sample_values)
+    out = runs / arm.name
+    model, tokenizer = load_base(model_name)
+    train_set, heldout, prepared = split_records(
+        tokenizer, arm.schema, arm.sample_values, value_retrieval=arm.value_retrieval
+    )
     heldout = heldout[::every][:limit]
-    if not zero_shot and (done := earlier_arm(arm, heldout)):
+    if not zero_shot and model_name == MODEL and (done := earlier_arm(arm, heldout, runs)):
         return done
     result: dict[str, Any] = {
         "arm": dataclasses.asdict(arm),
@@ -203,7 +219,8 @@ def run_arm(arm: Arm, zero_shot: bool = False, every: int = 1, limit: int | None
         minutes=arm.minutes,
         steps=arm.steps,
     )
-    trained = score(model, tokenizer, heldout, prepared.db_dir, out / "trained")
+    sampling = {"temperature": 0.7, "top_p": 0.95} if arm.samples > 1 else {}  # bench_consistency's
+    trained = score(model, tokenizer, heldout, prepared.db_dir, out / "trained", arm.samples, **sampling)
     result["trained"] = {"summary": trained.summary, "generate_seconds": trained.generate_seconds}
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
@@ -218,4 +235,5 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
         "valid_rate": summary["valid_rate"],
         "rougeL": (summary.get("rouge") or {}).get("rougeL"),
         "by_hardness": {k: v["exec_accuracy"] for k, v in summary["by_hardness"].items()},
+        **({"best_of": summary["best_of"]} if summary.get("best_of") else {}),
     }

@@ -39,7 +39,12 @@ EXCLUDED = ("wta_1",)
 
 
 def split_records(
-    tokenizer: Any, schema: str, sample_values: int, max_length: int = 1024, spider: Path = SPIDER
+    tokenizer: Any,
+    schema: str,
+    sample_values: int,
+    max_length: int = 1024,
+    spider: Path = SPIDER,
+    value_retrieval: int = 0,
 ) -> tuple[list[dict], list[dict], Any]:
     """Spider dev as prompt/completion records: (train side, held-out side, the Prepared of all)."""
     from sqlft.data.prepare import prepare_records
@@ -50,6 +55,7 @@ def split_records(
         "dev",
         schema_style=schema,
         sample_values=sample_values,
+        value_retrieval=value_retrieval,
         tokenizer=tokenizer,
         max_length=max_length,
         system=SYSTEM,

@@ -220,15 +220,24 @@ def ablations_section(r: dict) -> list[str]:
         "| CPU min |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    paired = any("vs_reference" in a for a in r["arms"])  # results from before the paired column
+    if paired:
+        lines[-2] = lines[-2] + " best of n | vs reference (paired) |"
+        lines[-1] = lines[-1] + "---:|---:|"
     for a in r["arms"]:
         m, t, tokens = a["trained"], a["training"], a["prompt_tokens"]
         cpu = t["cpu_minutes"] + (a["phase1"] or {}).get("cpu_minutes", 0)
         spread = interval(m["exec_accuracy"], a["heldout_questions"])
-        lines.append(
+        line = (
             f"| {a['label']} | {a['heldout_questions']} | {pct(m['exec_accuracy'])} ±{spread} | "
             f"{pct(m['exact_accuracy'])} | "
             f"{pct(m['valid_rate'])} | {tokens['p50']} / {tokens['p95']} | {t['steps']} | {cpu:.1f} |"
         )
+        if paired:
+            best, vs = m.get("best_of"), a.get("vs_reference")
+            line += f" {pct(best['exec_accuracy']) if best else '–'} | "
+            line += f"{vs['points']:+.1f} ±{vs['half_width']:.1f} |" if vs else "– |"
+        lines.append(line)
     return [*lines, ""]
 
 
@@ -253,16 +262,77 @@ def prompts_section(r: dict) -> list[str]:
         f"**Prompt tokens** (`{r['command']}`): per Spider dev example, SmolLM2's tokenizer, chat template "
         "included; whole examples (prompt + SQL + EOS) that fit a window:",
         "",
-        "| schema | sample values | p50 | p95 | max | fit in 512 | fit in 1024 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| schema | sample values | retrieved values | p50 | p95 | max | fit in 512 | fit in 1024 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in r["serialisations"]:
         t, fit = s["prompt_tokens"], s["examples_fitting"]
         lines.append(
-            f"| {s['schema']} | {s['sample_values']} | {t['p50']} | {t['p95']} | {t['max']} | "
+            f"| {s['schema']} | {s['sample_values']} | {s.get('value_retrieval', 0)} | "
+            f"{t['p50']} | {t['p95']} | {t['max']} | "
             f"{fit['512']} / {s['examples']} | {fit['1024']} / {s['examples']} |"
         )
     return [*lines, ""]
+
+
+def values_section(r: dict) -> list[str]:
+    lines = [
+        f"**Value retrieval** ({ran(r)}): the text values of {r['databases']} Spider dev databases indexed "
+        f"with SQLite FTS5 in {r['index_seconds']:.1f} s ({r['index_bytes'] / 1e6:.1f} MB, cold cache); "
+        f"a question's lookup takes {r['lookup_ms']['mean']:.2f} ms on average ({r['lookup_ms']['p95']:.2f} "
+        f"ms p95) and returns {r['values_per_question']:.2f} values (at most {r['k']}). Value recall: of "
+        "the gold SQL's string literals that exist in the database, the share the prompt shows "
+        "(the question's own words not counted); goal 80% with at most 5 values:",
+        "",
+        "| prompt | literals in the database | in the prompt | value recall |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, arm in r["arms"].items():
+        lines.append(
+            f"| {name} | {arm['literals_in_database']} | {arm['literals_in_prompt']} | "
+            f"{pct(arm['value_recall'])} |"
+        )
+    alone = next(a for a in r["arms"].values() if not a["sample_values"])
+    missed = alone["missed"]
+    lines += [
+        "",
+        f"Of the values retrieval shows, {pct(alone['retrieved_used_by_gold'])} are literals of the gold "
+        "SQL; the others are near misses the model has to pass over.",
+        "",
+        "What retrieval alone misses is what no lexical match finds: values the question words "
+        f"differently (e.g. {', '.join(repr(m['literal']) for m in missed[:4])}: adjectives, synonyms, "
+        "codes); sample values show most of the codes.",
+        "",
+    ]
+    return lines
+
+
+def peers_section(r: dict) -> list[str]:
+    arms = r["arms"]
+    n = next(iter(arms.values()))["heldout_questions"]
+    lines = [
+        f"**sqlft against its peers** ({ran(r)}): SmolLM2-135M, the same training databases, "
+        f"{r['minutes_per_arm']:g} training minutes per arm, the same {n} held-out questions; "
+        "(d) decodes best-of where its arm says so:",
+        "",
+        "| arm | exec acc (95% interval) | steps | CPU min |",
+        "|---|---:|---:|---:|",
+    ]
+    for a in arms.values():
+        t = a["training"]
+        lines.append(
+            f"| {a['label']} | {pct(a['exec_accuracy'])} ±{100 * a['interval']:.1f} | {t['steps']} | "
+            f"{t['cpu_minutes']:.1f} |"
+        )
+    ratio = r["ratio_best_to_best_peer"]
+    ratio_text = "undefined (the peer scored 0)" if ratio is None else f"{ratio:.2f}x"
+    lines += [
+        "",
+        f"(d) / the best peer ({arms[r['best_peer']]['label']}): {ratio_text} "
+        f"(goal {r['goal']['ratio']:g}x).",
+        "",
+    ]
+    return lines
 
 
 def gguf_section(r: dict) -> list[str]:
@@ -451,6 +521,8 @@ SECTIONS = {
     "bench_train": train_section,
     "bench_eval": eval_section,
     "bench_prompts": prompts_section,
+    "bench_values": values_section,
+    "bench_peers": peers_section,
     "bench_gguf": gguf_section,
     "gpu_check_simulate": gpu_check_section,
 }

@@ -56,6 +56,11 @@ settings_table(config, "evaluation")
 
 # %% [markdown]
 # ## The numbers
+#
+# With `eval.samples: N` (N > 1) every step also samples N answers per question and keeps the one
+# that `eval.vote` picks: `execution`, the result most of them agree on (self-consistency), or
+# `executable`, the likeliest answer that runs. Its row, *best of N*, is scored apart from greedy
+# decoding, which stays the first row; with `eval.schema_constrained` the samples are constrained too.
 
 # %%
 metrics_table(reports).style.format("{:.3f}", na_rep="–")

@@ -7,6 +7,7 @@ and the file, so a typo never silently falls back to a default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -46,8 +47,9 @@ class DataSection:
 @dataclass
 class PromptSection:
     template: str = "default"
-    schema: str = "ddl"  # ddl | compact
+    schema: str = "ddl"  # ddl | compact | mschema
     sample_values: int = 0
+    value_retrieval: int = 0  # > 0: up to this many database values the question mentions (sqlft.values)
     max_length: int = 1024
     system: str | None = None
 
@@ -111,7 +113,8 @@ class EvalSection:
     batch_size: int = 16
     max_new_tokens: int = 256
     timeout: float = 10.0
-    num_samples: int = 1  # > 1 adds self-consistency rows next to greedy
+    samples: int = 1  # > 1: best-of decoding, N sampled candidates per question, scored apart from greedy
+    vote: str = "execution"  # execution: the majority of execution results; executable: the first that runs
     schema_constrained: bool = False  # also decode with only the schema's names (sqlft.constrained)
 
 
@@ -139,11 +142,13 @@ CHOICES = {
     "model.compute_dtype": {"auto", "fp32", "fp16", "bf16"},
     "model.placement": {"auto", "cpu", "single", "split", "ddp"},
     "model.lora": {"attention", "all-linear", "high-rank"},
-    "prompt.schema": {"ddl", "compact"},
+    "prompt.schema": {"ddl", "compact", "mschema"},
     "scheduler": {"cosine", "linear", "constant", "constant_with_warmup"},
     "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
     "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
+    "eval.vote": {"execution", "executable"},
 }
+RENAMED = {"eval.num_samples": "eval.samples"}  # old key -> new key: presets written before keep working
 # Allowed range of every numeric key, by field name: (lowest, highest, is the lowest itself excluded).
 RANGES = {
     "learning_rate": (0, 1, True),
@@ -162,9 +167,10 @@ RANGES = {
     "limit": (1, 10**9, False),
     "max_length": (16, 10**6, False),
     "sample_values": (0, 100, False),
+    "value_retrieval": (0, 100, False),
     "max_new_tokens": (1, 10**5, False),
     "timeout": (0, 24 * 3600, True),
-    "num_samples": (1, 1000, False),
+    "samples": (1, 1000, False),
     "lora_r": (1, 4096, False),
     "lora_alpha": (1, 10**5, False),
     "lora_dropout": (0, 1, False),
@@ -280,7 +286,9 @@ def load_preset(name_or_path: str | Path = "demo", overrides: dict[str, Any] | N
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise PresetError(f"{path}: not valid YAML: {error}") from error
+    values = _renamed(values, str(path))
     for key, value in (overrides or {}).items():
+        key = RENAMED.get(key, key)
         target = values
         *parents, leaf = key.split(".")
         for part in parents:
@@ -292,6 +300,30 @@ def load_preset(name_or_path: str | Path = "demo", overrides: dict[str, Any] | N
     preset.origin = str(path)
     _check_groups(preset.phase3, str(path))
     return preset
+
+
+def as_current(sections: dict[str, Any]) -> dict[str, Any]:
+    """Preset sections an earlier sqlft recorded, as this one resolves them: renamed keys under their
+    new names, keys added since at their defaults (so that upgrading sqlft redoes nothing). Sections
+    that no longer validate come back as they were, and their differences show."""
+    try:
+        preset = _build(Preset, _renamed(copy.deepcopy(sections), "recorded"), "", "recorded settings")
+    except PresetError:
+        return sections
+    resolved = preset.to_dict()
+    return {name: resolved[name] for name in sections}
+
+
+def _renamed(values: Any, origin: str) -> Any:
+    """`values` with each RENAMED key under its new name; both names at once is an error."""
+    for old, new in RENAMED.items():
+        (section, old_leaf), new_leaf = old.split("."), new.split(".")[1]
+        part = values.get(section) if isinstance(values, dict) else None
+        if isinstance(part, dict) and old_leaf in part:
+            if new_leaf in part:
+                raise PresetError(f"{origin}: `{old}` and `{new}` are one setting. Fix: keep only `{new}`")
+            part[new_leaf] = part.pop(old_leaf)
+    return values
 
 
 def _check_groups(phase3: Phase3Section, origin: str) -> None:

@@ -83,7 +83,8 @@ def describe_phase(config: Any, phase: str):
         f"- length: {budget_sentence(section)}",
         f"- {rate}",
         f"- prompts: `{config.prompt.schema}` schema, {config.prompt.sample_values} sample values per "
-        f"column, at most {config.prompt.max_length} tokens",
+        f"column, {config.prompt.value_retrieval} retrieved values per question, at most "
+        f"{config.prompt.max_length} tokens",
     ]
     return _markdown(lines)
 
@@ -152,6 +153,13 @@ def what_this_shows(config: Any, run: Any, reports: dict[str, dict[str, Any]], s
         f"**{_pct(acc)}** (95% interval ±{100 * interval(acc, s['scored']):.1f}), "
         f"valid SQL {_pct(s['valid_rate'])}, exact match {_pct(s['exact_accuracy'])}."
     )
+    best = s.get("best_of")
+    if best:
+        lines.append(
+            f"- best of {best['samples']} sampled answers ({best['vote']} vote), scored apart from greedy: "
+            f"**{_pct(best['exec_accuracy'])}** (95% interval ±"
+            f"{100 * interval(best['exec_accuracy'] or 0.0, best['n']):.1f}) on {best['n']} questions."
+        )
     earlier = [name for name in reports if name != step]
     if len(reports) > 2:
         path = " → ".join(f"{name} {_pct(r['summary']['exec_accuracy'])}" for name, r in reports.items())

@@ -81,7 +81,7 @@ def _data_lines(preset: Preset | None) -> list[str]:
     p = preset.prompt
     lines.append(
         f"- prompts: template `{p.template}`, schema `{p.schema}`, {p.sample_values} sample values per "
-        f"column, system line {p.system!r}"
+        f"column, {p.value_retrieval} retrieved values per question, system line {p.system!r}"
     )
     return lines
 

@@ -64,15 +64,21 @@ def metrics_table(reports: dict[str, dict[str, Any]]):
     """One column per run (baseline, phase1, phase2), one row per metric, hardness and ROUGE."""
     import pandas as pd
 
+    from sqlft.evaluate.consistency import VOTES
+
     rows: dict[str, dict[str, Any]] = {}
     for run, report in reports.items():
         summary = report["summary"]
         for label, key in SUMMARY_ROWS:
             rows.setdefault(label, {})[run] = summary.get(key)
+        best = summary.get("best_of")
+        if best:
+            label = f"execution accuracy, best of {best['samples']} ({best['vote']} vote)"
+            rows.setdefault(label, {})[run] = best["exec_accuracy"]
         for level, group in summary.get("by_hardness", {}).items():
             rows.setdefault(f"execution accuracy: {level} (n={group['n']})", {})[run] = group["exec_accuracy"]
         for rule in ("self_consistency", "execution_guided"):
-            if summary.get(rule):
+            if summary.get(rule) and not (best and VOTES[best["vote"]] == rule):  # not twice
                 rows.setdefault(f"execution accuracy, {rule.replace('_', '-')} over samples", {})[run] = (
                     summary[rule]["exec_accuracy"]
                 )
@@ -276,7 +282,9 @@ def constrained_table(run: Any):
                 "valid SQL": s["valid_rate"],
                 "unknown table/column": unknown,
             }
-    return pd.DataFrame.from_dict(rows, orient="index").style.format("{:.1%}")
+            if s.get("best_of"):  # best-of decoding, constrained sampling in the constrained row
+                rows[f"{step}, {label}"][f"best of {s['best_of']['samples']}"] = s["best_of"]["exec_accuracy"]
+    return pd.DataFrame.from_dict(rows, orient="index").style.format("{:.1%}", na_rep="–")
 
 
 def example_question(run: Any, report: dict[str, Any]):

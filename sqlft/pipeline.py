@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from sqlft.atomic import LockedError, RunLock, remove_temporaries, write_text_atomic
-from sqlft.config import load_preset
+from sqlft.config import as_current, load_preset
 from sqlft.progress import ProgressPrinter
 from sqlft.rundir import STEPS, RunDir, dependents, differences, step_settings
 
@@ -115,7 +115,9 @@ def _check_settings(run: RunDir, settings: dict[str, Any], skip: list[str]) -> N
         if step in skip or recorded is None or not started:
             continue
         if recorded["fingerprint"] != step_settings(settings, step)["fingerprint"]:
-            lines = differences(recorded["sections"], step_settings(settings, step)["sections"])
+            lines = differences(as_current(recorded["sections"]), step_settings(settings, step)["sections"])
+            if not lines:  # only keys added or renamed since the step ran
+                continue
             state = "finished" if run.is_done(step) else "half trained"
             changed.append((step, f"{step} ({state}): {'; '.join(lines)}"))
     if changed:

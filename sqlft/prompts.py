@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlft.data.records import DataError, Example, LoadReport
+from sqlft.values import grouped
 
 TEMPLATE_FIELDS = {"schema", "question"}
 
@@ -116,8 +117,13 @@ def build_records(
     style: str = "ddl",
     max_length: int | None = None,
     system: str | None = None,
+    values_for: Any = None,
 ) -> list[dict[str, Any]]:
     """Prompt/completion records for `examples`; `schema_for(example)` returns a Schema.
+
+    `values_for(example)`, when given, returns the database values its question mentions
+    (`sqlft.values`): kept in `extra["retrieved_values"]` and shown beside their columns. A record
+    whose database cannot be searched keeps an empty list and counts as a warning in `report`.
 
     Examples whose schema cannot be found, or that do not fit `max_length`, are skipped with a
     reason in `report` (an error in strict mode); the others are kept in order.
@@ -131,10 +137,19 @@ def build_records(
     for index, example in enumerate(examples):
         where = f"record {index} (db_id={example.db_id})"
         try:
-            schema_text = schema_for(example).render(style)
+            schema = schema_for(example)
         except DataError as error:
             report.skip(where, "schema not found", str(error))
             continue
+        values = None
+        if values_for is not None:
+            try:
+                example.extra["retrieved_values"] = values_for(example)
+            except DataError as error:  # the record stays, without values, and the report says so
+                report.warn(f"no values retrieved: {error}")
+                example.extra["retrieved_values"] = []
+            values = grouped(example.extra["retrieved_values"])
+        schema_text = schema.render(style, values)
         prompt = render_prompt(template, schema_text, example.question, tokenizer, system)
         completion = completion_text(example.sql, tokenizer)
         if guard is not None:

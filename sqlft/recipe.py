@@ -77,6 +77,7 @@ def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path |
         data.split,
         schema_style=p.schema,
         sample_values=p.sample_values,
+        value_retrieval=p.value_retrieval,
         tokenizer=tokenizer,
         max_length=p.max_length,
         template=p.template,
@@ -107,9 +108,12 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
     """Generate SQL for every record, score it, write predictions and report into the step's folder.
 
     With `eval.schema_constrained` the records are decoded a second time naming only their schema's
-    tables and columns, into `predictions_constrained.jsonl` and `report_constrained.json`.
+    tables and columns, into `predictions_constrained.jsonl` and `report_constrained.json`. With
+    `eval.samples` > 1 each decoding also samples that many candidates per question; the summary's
+    `best_of` is the accuracy of the one `eval.vote` picks, beside greedy's (never mixed into it).
     """
     from sqlft.evaluate import evaluate_predictions, write_report
+    from sqlft.evaluate.consistency import best_of
     from sqlft.generate import add_sampled_candidates, predict_records
 
     e = config.eval
@@ -117,11 +121,13 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
     def decode_and_score(schemas: list | None) -> dict[str, Any]:
         settings = {"batch_size": e.batch_size, "max_new_tokens": e.max_new_tokens, "schemas": schemas}
         predictions = predict_records(model, tokenizer, prepared.records, **settings)
-        if e.num_samples > 1:  # sampled candidates for the self-consistency rows, beside greedy `pred`
-            add_sampled_candidates(model, tokenizer, predictions, e.num_samples, seed=0, **settings)
+        if e.samples > 1:  # sampled candidates for best-of decoding, beside greedy `pred`
+            add_sampled_candidates(model, tokenizer, predictions, e.samples, seed=0, **settings)
         constrained = schemas is not None
         write_jsonl(predictions, run.predictions(step, constrained=constrained))
         report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
+        if e.samples > 1:
+            report["summary"]["best_of"] = best_of(report["summary"], e.samples, e.vote)
         write_report(report, run.report(step, constrained=constrained))
         return report
 

@@ -2,7 +2,8 @@
 
 A `Schema` keeps tables in database order, each with its columns (original spelling, declared
 type, optional sample values), primary key and foreign keys. `render()` writes it as CREATE
-TABLE statements or one compact line per table; the output is deterministic.
+TABLE statements, one compact line per table, or M-Schema blocks; the output is deterministic.
+Values retrieved for a question (`sqlft.values`) are shown beside their columns in every style.
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from sqlglot import exp
 from sqlft.data.records import DataError, Example
 
 SAMPLE_CHARS = 30  # longer sample strings are cut to this many characters
+RETRIEVED_CHARS = 100  # a retrieved value is what the SQL must spell: cut only very long ones
+STYLES = ("ddl", "compact", "mschema")
 SAMPLE_TIMEOUT_S = 2.0  # per column; a column whose query runs longer gets no samples
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ONE_LINE = str.maketrans("\n\r\t", "   ")
+Values = dict[tuple[str, str], list[Any]]  # (table, column) lower-cased -> values shown first
 
 
 @dataclass
@@ -148,7 +152,7 @@ class Schema:
 
     # ----------------------------------------------------------------- rendering
 
-    def render(self, style: str = "ddl") -> str:
+    def render(self, style: str = "ddl", values: Values | None = None) -> str:
         """Render for a prompt.
 
         `ddl`: one CREATE TABLE per table, columns with types, then PRIMARY KEY and FOREIGN KEY
@@ -158,13 +162,24 @@ class Schema:
         with `*` after its name, a foreign key with `-> other_table.column` after its type, and
         sample values with `[e.g. 'France', 'USA']`, as in
         `singer(Singer_ID* int, Name text [e.g. 'Joe'], Stadium_ID int -> stadium.Stadium_ID)`.
-        Names that are not plain identifiers or are SQL keywords are double-quoted in both styles.
+
+        `mschema`: XiYan-SQL's M-Schema (Gao et al. 2024, arXiv:2411.08599; the format of
+        github.com/XGenerationLab/M-Schema) with ASCII brackets: a `[DB_ID]` line, a
+        `# Table: name` block per table holding one `(column:TYPE, Primary Key, Examples: [...])`
+        line per column, then `[Foreign keys]` as `table.column=other.column` lines.
+
+        `values` maps (table, column), lower-cased, to values retrieved for the question: they come
+        first among the column's examples in every style. Names that are not plain identifiers or
+        are SQL keywords are double-quoted in all styles.
         """
+        values = values or {}
         if style == "ddl":
-            return "\n\n".join(_render_ddl(t) for t in self.tables)
+            return "\n\n".join(_render_ddl(t, values) for t in self.tables)
         if style == "compact":
-            return "\n".join(_render_compact(t) for t in self.tables)
-        raise ValueError(f"unknown schema style {style!r}: use 'ddl' or 'compact'")
+            return "\n".join(_render_compact(t, values) for t in self.tables)
+        if style == "mschema":
+            return _render_mschema(self, values)
+        raise ValueError(f"unknown schema style {style!r}: use one of {', '.join(STYLES)}")
 
 
 class SchemaStore:
@@ -391,22 +406,26 @@ def _reads_back(name: str) -> bool:
     return column is not None and table is not None and column.name == name and table.name == name
 
 
-def format_sample(value: Any) -> str:
+def format_sample(value: Any, limit: int = SAMPLE_CHARS) -> str:
     if isinstance(value, bytes):
         value = value.decode(errors="ignore")
     if isinstance(value, str):
         text = value.translate(_ONE_LINE)  # keeps leading/trailing spaces: 'US' and 'US ' differ
-        if len(text) > SAMPLE_CHARS:
-            text = text[:SAMPLE_CHARS] + "..."
+        if len(text) > limit:
+            text = text[:limit] + "..."
         return "'" + text.replace("'", "''") + "'"
     return repr(value)
 
 
-def _samples(column: Column) -> str:
-    return ", ".join(format_sample(v) for v in column.samples)
+def _examples(table: Table, column: Column, values: Values) -> str:
+    """Retrieved values (cut at RETRIEVED_CHARS) then sample values, each shown once."""
+    retrieved = values.get((table.name.lower(), column.name.lower()), [])
+    shown = [format_sample(v, RETRIEVED_CHARS) for v in retrieved]
+    shown += [format_sample(v) for v in column.samples]
+    return ", ".join(dict.fromkeys(shown))
 
 
-def _render_ddl(table: Table) -> str:
+def _render_ddl(table: Table, values: Values) -> str:
     lines = [f"{quote(c.name)} {c.type}".rstrip() for c in table.columns]
     if table.primary_key:
         lines.append(f"PRIMARY KEY ({', '.join(quote(c) for c in table.primary_key)})")
@@ -415,7 +434,8 @@ def _render_ddl(table: Table) -> str:
         lines.append(
             f"FOREIGN KEY ({', '.join(quote(c) for c in fk.columns)}) REFERENCES {quote(fk.ref_table)}{ref}"
         )
-    comments = [f" -- e.g. {_samples(c)}" if c.samples else "" for c in table.columns]
+    examples = [_examples(table, c, values) for c in table.columns]
+    comments = [f" -- e.g. {e}" if e else "" for e in examples]
     comments += [""] * (len(lines) - len(comments))
     body = [
         f"  {line}{',' if i < len(lines) - 1 else ''}{comment}"
@@ -424,7 +444,7 @@ def _render_ddl(table: Table) -> str:
     return f"CREATE TABLE {quote(table.name)} (\n" + "\n".join(body) + "\n);"
 
 
-def _render_compact(table: Table) -> str:
+def _render_compact(table: Table, values: Values) -> str:
     keys = {c.lower() for c in table.primary_key}
     refs: dict[str, str] = {}
     for fk in table.foreign_keys:
@@ -438,7 +458,34 @@ def _render_compact(table: Table) -> str:
         part = quote(c.name) + ("*" if c.name.lower() in keys else "") + (f" {c.type}" if c.type else "")
         if c.name.lower() in refs:
             part += f" -> {refs[c.name.lower()]}"
-        if c.samples:
-            part += f" [e.g. {_samples(c)}]"
+        examples = _examples(table, c, values)
+        if examples:
+            part += f" [e.g. {examples}]"
         parts.append(part)
     return f"{quote(table.name)}({', '.join(parts)})"
+
+
+def _render_mschema(schema: Schema, values: Values) -> str:
+    lines = [f"[DB_ID] {schema.db_id}"] if schema.db_id else []
+    lines.append("[Schema]")
+    for table in schema.tables:
+        keys = {c.lower() for c in table.primary_key}
+        lines += [f"# Table: {quote(table.name)}", "["]
+        for c in table.columns:
+            fields = [f"{quote(c.name)}:{c.type.upper() or 'ANY'}"]
+            if c.name.lower() in keys:
+                fields.append("Primary Key")
+            examples = _examples(table, c, values)
+            if examples:
+                fields.append(f"Examples: [{examples}]")
+            lines.append(f"({', '.join(fields)}),")
+        lines.append("]")
+    links = []
+    for t in schema.tables:
+        for fk in t.foreign_keys:
+            for i, column in enumerate(fk.columns):  # REFERENCES t without columns: t's key, unnamed
+                target = f".{quote(fk.ref_columns[i])}" if i < len(fk.ref_columns) else ""
+                links.append(f"{quote(t.name)}.{quote(column)}={quote(fk.ref_table)}{target}")
+    if links:
+        lines += ["[Foreign keys]", *links]
+    return "\n".join(lines)

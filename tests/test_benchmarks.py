@@ -5,6 +5,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
@@ -26,3 +28,34 @@ def test_readme_results_are_what_summarize_renders_from_the_result_files():
     readme = (BENCHMARKS.parent / "README.md").read_text()
     section = readme.split(summarize.START, 1)[1].split(summarize.END, 1)[0]
     assert section.strip() == summarize.render().strip()
+
+
+def test_peer_prompts_are_the_peers_own_formats(spider_dir):
+    import bench_peers
+
+    record = {
+        "question": "How many singers?",
+        "sql": "SELECT count(*) FROM singer ",
+        "db_id": "concert_singer",
+    }
+    seed = bench_peers.peer_records([record], bench_peers.SEED_PROMPT)[0]
+    assert seed["prompt"] == "Question: How many singers?\nSQL: "
+    assert seed["text"] == seed["prompt"] + "SELECT count(*) FROM singer"  # TRL appends EOS itself
+    kaggle = bench_peers.peer_records([record], bench_peers.KAGGLE_PROMPT)[0]
+    assert kaggle["prompt"].startswith("### Schema:\nCREATE TABLE stadium (")
+    assert kaggle["prompt"].endswith("### Question:\nHow many singers?\n\n### SQL:\n")
+
+
+@pytest.mark.slow
+def test_peer_comparison_runs_end_to_end_on_the_smoke_model(spider_dir, tmp_path, monkeypatch):
+    import bench_peers
+
+    monkeypatch.setenv("SQLFT_CACHE", str(tmp_path / "cache"))
+    result = bench_peers.compare(0.02, every=1, limit=2, model_name="tiny-llama-warm", runs=tmp_path / "runs")
+    assert list(result["arms"]) == ["peers-seed", "peers-kaggle", "peers-sqlft-default", "peers-sqlft-best"]
+    for name, row in result["arms"].items():
+        assert row["heldout_questions"] == 2 and row["training"]["steps"] >= 1, name
+        assert 0.0 <= row["exec_accuracy"] <= 1.0
+        assert (tmp_path / "runs" / name / "trained" / "report.json").is_file()
+    assert result["arms"]["peers-sqlft-best"]["trained"]["best_of"]["samples"] == 4
+    assert result["best_peer"] in ("peers-seed", "peers-kaggle")

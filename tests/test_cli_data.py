@@ -22,7 +22,7 @@ def gold_tables(sql):
     return {t.name.lower() for t in sqlglot.parse_one(sql, read="sqlite").find_all(exp.Table)} - {""}
 
 
-@pytest.mark.parametrize("style", ["ddl", "compact"])
+@pytest.mark.parametrize("style", ["ddl", "compact", "mschema"])
 def test_spider_dev_keeps_all_1034_records_with_every_gold_table_in_the_prompt(
     spider_dir, tmp_path, style, capsys
 ):
@@ -167,3 +167,16 @@ def test_the_command_does_not_import_torch_for_data():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_value_retrieval_through_the_command(spider_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SQLFT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "dev.jsonl"
+    args = ["data", "--source", "spider", "--path", str(spider_dir), "--split", "dev", "--limit", "60"]
+    assert main([*args, "--schema", "mschema", "--value-retrieval", "2", "--out", str(out)]) == 0
+    records = read_jsonl(out)
+    assert len(records) == 60 and all(len(r["extra"]["retrieved_values"]) <= 2 for r in records)
+    found = [r for r in records if r["extra"]["retrieved_values"]]
+    shown = [f"'{v['value']}'" in r["prompt"] for r in found for v in r["extra"]["retrieved_values"]]
+    assert found and all(shown)
+    assert list((tmp_path / "cache" / "values").rglob("*.sqlite"))  # the index went to the cache

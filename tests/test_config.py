@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from sqlft.config import PresetError, load_preset, parse_override, shipped_presets
@@ -70,7 +72,11 @@ def test_unknown_key_is_an_error_naming_the_key(tmp_path):
         ("model", "foo", r"is a section.*Fix: set one of its keys, e.g. `model.name=foo`"),
         ("phase1.batch_size", "four", "must be int"),
         ("phase2.data.source", "kaggle", "use one of"),
-        ("prompt.schema", "json", "use one of compact, ddl"),
+        ("prompt.schema", "json", "use one of compact, ddl, mschema"),
+        ("prompt.value_retrieval", -1, "at least 0"),
+        ("prompt.value_retrieval", 1.5, "must be int"),
+        ("eval.samples", 0, "at least 1"),
+        ("eval.vote", "majority", "use one of executable, execution"),
         ("phase1.gradient_checkpointing", "yes", "must be bool"),
         ("phase3.num_generations", 1, "at least 2"),
         ("phase3.temperature", 0, "a finite number above 0"),
@@ -109,3 +115,38 @@ def test_bad_yaml_and_missing_preset_name_the_file(tmp_path):
 def test_override_needs_key_and_value():
     with pytest.raises(PresetError, match="key=value"):
         parse_override("phase1.learning_rate")
+
+
+def test_eval_num_samples_is_the_old_name_of_eval_samples(tmp_path):
+    assert load_preset("smoke").eval.samples == 2 and load_preset("smoke").eval.vote == "execution"
+    assert load_preset("smoke", {"eval.num_samples": 5}).eval.samples == 5
+    old = tmp_path / "old.yaml"
+    old.write_text("eval:\n  num_samples: 3\n")
+    assert load_preset(old).eval.samples == 3
+    old.write_text("eval:\n  num_samples: 3\n  samples: 4\n")
+    with pytest.raises(PresetError, match="`eval.num_samples` and `eval.samples` are one setting"):
+        load_preset(old)
+
+
+def test_settings_recorded_before_keys_were_added_or_renamed_are_not_a_change(tmp_path):
+    import copy
+
+    from sqlft.config import as_current
+    from sqlft.pipeline import PipelineError, _check_settings
+    from sqlft.rundir import RunDir, step_settings
+
+    today = load_preset("smoke").to_dict()
+    old = copy.deepcopy({name: today[name] for name in ("model", "prompt", "eval")})
+    del old["prompt"]["value_retrieval"], old["eval"]["vote"]  # keys this version added
+    old["eval"]["num_samples"] = old["eval"].pop("samples")  # and one it renamed
+    assert as_current(old) == {name: today[name] for name in ("model", "prompt", "eval")}
+    run = RunDir(tmp_path)
+    (run.step_dir("baseline") / "settings.json").write_text(
+        json.dumps(step_settings({**today, **old}, "baseline"))
+    )
+    run.mark_done("baseline")
+    _check_settings(run, today, skip=[])  # nothing changed but the names: the finished step stands
+    changed = {**today, "prompt": {**today["prompt"], "value_retrieval": 5}}
+    with pytest.raises(PipelineError, match=r"prompt.value_retrieval: 0 -> 5"):
+        _check_settings(run, changed, skip=[])
+    assert as_current({"prompt": {"no_such_key": 1}}) == {"prompt": {"no_such_key": 1}}  # shown as it was

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from sqlft.evaluate.consistency import best_of
 from sqlft.evaluate.report import evaluate_predictions, failure_table, format_table, read_predictions
 
 
@@ -177,14 +178,14 @@ def test_sampled_candidates_get_selection_rows_beside_greedy(db_dir):
                 {"sql": "SELECT a FROM t WHERE a = 2", "score": -0.4},
             ],
         },
-        {  # the majority is wrong, the execution-guided pick (first that runs) is right
+        {  # the majority is wrong, the execution-guided pick (the likeliest that runs, sampled last) is right
             "db_id": "toy",
             "gold": gold,
             "pred": gold,
             "candidates": [
-                {"sql": gold, "score": -0.9},
                 {"sql": "SELECT 5", "score": -0.2},
                 {"sql": "SELECT 5", "score": -0.3},
+                {"sql": gold, "score": -0.1},
             ],
         },
         {"db_id": "toy", "gold": gold, "pred": gold},  # no candidates: no selection verdicts
@@ -200,6 +201,18 @@ def test_sampled_candidates_get_selection_rows_beside_greedy(db_dir):
     assert summary["self_consistency"] == {"n": 2, "exec_match": 1, "exec_accuracy": 0.5}
     assert summary["execution_guided"]["exec_match"] == 1
     assert "self-consistency over sampled candidates: 0.500 exec (2 records" in format_table(summary)
+    summary["best_of"] = best_of(summary, 4, "executable")
+    assert summary["best_of"] == {
+        "samples": 4,
+        "vote": "executable",
+        "n": 2,
+        "exec_match": 1,
+        "exec_accuracy": 0.5,
+        "greedy_exec_accuracy": pytest.approx(2 / 3),
+    }
+    assert "best of 4 (executable vote): 0.500 exec (2 records; greedy above)" in format_table(summary)
+    no_candidates = evaluate_predictions(records[2:], db_dir, with_rouge=False)["summary"]
+    assert best_of(no_candidates, 4, "execution") is None
 
 
 @pytest.mark.parametrize(

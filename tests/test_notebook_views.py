@@ -159,3 +159,30 @@ def test_summary_table_says_when_no_gold_is_empty():
 def test_shipped_notebook_reads_clean(stem):
     """The executed notebooks in the repository, rendered to HTML as a reader gets them."""
     assert render_problems(NOTEBOOKS / f"{stem}.ipynb") == []
+
+
+def test_best_of_is_its_own_row_in_the_metrics_and_the_findings(tmp_path):
+    from sqlft.evaluate.consistency import best_of
+    from sqlft.notebook import metrics_table
+
+    records = [
+        record(f"q{i}", i < 4, self_consistency_match=i < 6, execution_guided_match=i < 5, gold_empty=False)
+        for i in range(10)
+    ]
+    for r in records:
+        r.update(exact_match=False, valid=True)
+    s = summary(records)
+    s["best_of"] = best_of(s, 4, "execution")
+    table = metrics_table({"phase2": {"records": records, "summary": s}})
+    assert table.loc["execution accuracy", "phase2"] == 0.4  # greedy stays greedy
+    assert table.loc["execution accuracy, best of 4 (execution vote)", "phase2"] == 0.6
+    assert table.loc["execution accuracy, execution-guided over samples", "phase2"] == 0.5
+    assert "execution accuracy, self-consistency over samples" not in table.index  # the vote's rule, once
+
+    def findings(summary_):
+        reports = {"phase2": {"records": records, "summary": summary_}}
+        return what_this_shows(load_preset("smoke"), RunDir(tmp_path), reports, "phase2").data
+
+    assert "execution accuracy **40.0%**" in findings(s)
+    assert "best of 4 sampled answers (execution vote), scored apart from greedy: **60.0%**" in findings(s)
+    assert "best of" not in findings({k: v for k, v in s.items() if k != "best_of"})

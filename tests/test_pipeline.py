@@ -45,6 +45,7 @@ def test_smoke_pipeline_writes_everything_a_report_needs(smoke_run):
     for step in ("baseline", "phase1", "phase2"):
         assert 0.0 <= metrics[step]["exec_accuracy"] <= 1.0
         assert metrics[step]["self_consistency"]["n"] == metrics[step]["scored"]  # smoke samples 2
+        assert metrics[step]["best_of"]["samples"] == 2 and metrics[step]["best_of"]["vote"] == "execution"
         assert (out / step / "predictions.jsonl").is_file() and (out / step / "report.json").is_file()
     for stem in ("00_baseline", "01_phase1_syntax", "02_phase2_spider", "03_phase3_rl", "04_evaluation"):
         assert (out / f"{stem}.ipynb").is_file()

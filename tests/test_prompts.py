@@ -26,7 +26,7 @@ class FakeSchema:
     def __init__(self, text):
         self.text = text
 
-    def render(self, style):
+    def render(self, style, values=None):
         return f"[{style}] {self.text}"
 
 

@@ -211,3 +211,37 @@ def test_samples_keep_significant_spaces_but_stay_on_one_line():
     conn.executescript("CREATE TABLE a (code TEXT); INSERT INTO a VALUES ('US'), ('US'), ('US '), ('x\ny');")
     schema = Schema.from_sqlite(conn, sample_values=3)
     assert schema.render("compact") == "a(code TEXT [e.g. 'US', 'US ', 'x y'])"
+
+
+def test_mschema_format_names_types_keys_examples_and_links():
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SHOP_DDL)
+    schema = Schema.from_sqlite(conn, sample_values=1)
+    schema.db_id = "shop"
+    lines = schema.render("mschema").splitlines()
+    assert lines[:4] == ["[DB_ID] shop", "[Schema]", "# Table: customer", "["]
+    assert "(id:INTEGER, Primary Key, Examples: [1])," in lines
+    assert "(\"home town\":TEXT, Examples: ['Paris'])," in lines
+    assert "(order_id:INTEGER, Primary Key, Examples: [10])," in lines  # the most frequent, then the least
+    assert lines[lines.index("[Foreign keys]") :] == [
+        "[Foreign keys]",
+        '"order".customer_id=customer.id',
+        'refund.order_id="order".order_id',
+        'refund.line="order".line',
+    ]
+    assert lines.count("]") == 3  # one block per table
+    assert Schema.from_ddl(SHOP_DDL, "sqlite").render("mschema").startswith("[Schema]")  # no db_id
+
+
+@pytest.mark.parametrize("style", ["ddl", "compact", "mschema"])
+def test_retrieved_values_come_first_beside_their_column_in_every_style(style):
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SHOP_DDL)
+    schema = Schema.from_sqlite(conn, sample_values=1)
+    long_value = "a retrieved value that is longer than thirty characters"
+    values = {("customer", "home town"): ["Oslo", "Paris"], ("order", "note"): [long_value]}
+    text = schema.render(style, values)
+    home_town = next(line for line in text.splitlines() if "home town" in line)
+    assert "'Oslo', 'Paris'" in home_town and home_town.count("'Paris'") == 1  # the sample is not repeated
+    assert f"'{long_value}'" in text  # cut only past RETRIEVED_CHARS, not at the samples' 30
+    assert schema.render(style) != text and "'Oslo'" not in schema.render(style)

@@ -13,9 +13,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", required=True, choices=list(SOURCES))
     parser.add_argument("--path", help="local file or folder (default: the hub id, or the demo cache)")
     parser.add_argument("--split", help="dev, train, ... (default: the source's own default)")
-    parser.add_argument("--schema", default="ddl", choices=["ddl", "compact"], help="schema serialisation")
+    parser.add_argument(
+        "--schema", default="ddl", choices=["ddl", "compact", "mschema"], help="schema serialisation"
+    )
     parser.add_argument(
         "--sample-values", type=int, default=0, metavar="K", help="K sample values per column"
+    )
+    parser.add_argument(
+        "--value-retrieval",
+        type=int,
+        default=0,
+        metavar="K",
+        help="show up to K database values the question mentions beside their columns",
     )
     parser.add_argument("--template", default="default", help="shipped template name or a template file")
     parser.add_argument(
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             args.split,
             schema_style=args.schema,
             sample_values=args.sample_values,
+            value_retrieval=args.value_retrieval,
             tokenizer=tokenizer,
             max_length=args.max_length,
             template=args.template,

@@ -28,6 +28,13 @@ class Prepared:
         if self.prompt_tokens:
             t = self.prompt_tokens
             lines.append(f"prompt tokens: p50 {t['p50']}, p95 {t['p95']}, max {t['max']} (n={t['count']})")
+        retrieved = [r["extra"]["retrieved_values"] for r in self.records if "retrieved_values" in r["extra"]]
+        if retrieved:
+            found = sum(map(len, retrieved))
+            lines.append(
+                f"value retrieval: {sum(map(bool, retrieved))} of {len(retrieved)} questions name database "
+                f"values ({found / len(retrieved):.2f} values per question)"
+            )
         return "\n".join(lines)
 
     def save(self, path: str | Path) -> Path:
@@ -86,10 +93,13 @@ def prepare_records(
     strict: bool = False,
     limit: int | None = None,
     system: str | None = None,
+    value_retrieval: int = 0,
     **loader_options: Any,
 ) -> Prepared:
-    """Load `source` and turn every example into a prompt/completion record with its schema."""
+    """Load `source` and turn every example into a prompt/completion record with its schema;
+    `value_retrieval` > 0 adds up to that many database values the question mentions (sqlft.values)."""
     from sqlft.schema import SchemaStore
+    from sqlft.values import ValueRetriever
 
     root = source_root(source, path)
     if root is not None:
@@ -102,16 +112,22 @@ def prepare_records(
     examples, report = load_examples(source, path, split, strict=strict, limit=limit, **loader_options)
     store = SchemaStore(db_dir=db_dir, tables_json=tables_json, sample_values=sample_values)
     tmpl = load_template(template)
-    records = build_records(
-        examples,
-        store.for_example,
-        report,
-        template=tmpl,
-        tokenizer=tokenizer,
-        style=schema_style,
-        max_length=max_length,
-        system=system,
-    )
+    retriever = ValueRetriever(value_retrieval, db_dir) if value_retrieval else None
+    try:
+        records = build_records(
+            examples,
+            store.for_example,
+            report,
+            template=tmpl,
+            tokenizer=tokenizer,
+            style=schema_style,
+            max_length=max_length,
+            system=system,
+            values_for=retriever.for_example if retriever else None,
+        )
+    finally:
+        if retriever is not None:
+            retriever.close()
     lengths = []
     if tokenizer is not None:
         lengths = [len(tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]) for r in records]

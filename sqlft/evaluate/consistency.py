@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Run = Callable[[str], list[tuple]]
+VOTES = {"execution": "self_consistency", "executable": "execution_guided"}  # eval.vote -> its rule
 
 
 @dataclass
@@ -81,6 +82,15 @@ def execution_guided(candidates: Sequence[str], run: Run) -> Choice:
             continue
         return Choice(sql, i, 1, 1, errors + [None])
     return Choice(candidates[0], 0, 0, 0, errors) if candidates else Choice("", -1)
+
+
+def best_of(summary: dict[str, Any], samples: int, vote: str) -> dict[str, Any] | None:
+    """The best-of-n row of an evaluation summary: the accuracy of the candidate `vote` picks from
+    `samples` sampled ones, beside greedy's; None where no record had candidates."""
+    row = summary.get(VOTES[vote])
+    if not row:
+        return None
+    return {"samples": samples, "vote": vote, **row, "greedy_exec_accuracy": summary["exec_accuracy"]}
 
 
 def runner(executor: Any, db_id: str | None = None, context: Any = None, max_rows: int = 10_000) -> Run:

@@ -116,9 +116,10 @@ def _selection_matches(executor: Executor, record: dict[str, Any]) -> dict[str, 
     candidates = [c["sql"] if isinstance(c, dict) else str(c) for c in record["candidates"]]
     scores = [c.get("score", 0.0) if isinstance(c, dict) else 0.0 for c in record["candidates"]]
     run = runner(executor, record.get("db_id"), record.get("context"))
+    likeliest_first = [candidates[i] for i in sorted(range(len(scores)), key=lambda i: -scores[i])]
     chosen = {
         "self_consistency": self_consistency(candidates, run, scores),
-        "execution_guided": execution_guided(candidates, run),
+        "execution_guided": execution_guided(likeliest_first, run),  # the likeliest that runs
     }
     return {
         f"{rule}_match": executor.exec_match(
@@ -299,6 +300,12 @@ def format_table(summary: dict[str, Any]) -> str:
     if summary["errors"]:
         counts = sorted(summary["errors"].items())
         lines.append("errors: " + ", ".join(f"{error_label(k)} {v}" for k, v in counts))
+    if summary.get("best_of"):
+        row = summary["best_of"]
+        lines.append(
+            f"best of {row['samples']} ({row['vote']} vote): {_pct(row['exec_accuracy'])} exec "
+            f"({row['n']} records; greedy above)"
+        )
     for rule in SELECTIONS:
         if summary.get(rule):
             row = summary[rule]

@@ -1,0 +1,190 @@
+"""sqlft against what its users would run instead: four arms, the same model, training databases,
+CPU minutes and held-out questions (benchmarks/spider_split.py).
+
+- (a) the seeds' plain recipe: TRL's SFTTrainer on "Question: ... SQL: ..." text without a schema,
+  loss on the whole sequence, the seeds' LoRA (all-linear, r16, alpha 32), learning rate 1e-4 and
+  effective batch 16 (AdamW: their paged 8-bit AdamW needs a GPU);
+- (b) a plain TRL SFTTrainer script with the DDL schema in the prompt, what a typical Kaggle
+  notebook does today (same LoRA, batch and optimizer, learning rate 2e-4, loss on everything);
+- (c) sqlft's default arm: bench_learning's (compact schema, completion-only loss, lr 1e-3 cosine);
+- (d) sqlft's best settings: M-Schema, 5 retrieved values per question, best of 4 with an
+  execution vote. Not yet chosen by measurement: update BEST when bench_ablations says otherwise.
+
+Peers (a) and (b) stop at the same time budget through a callback, their only change from a plain
+script; they answer greedily from their own prompt format, scored by `sqlft eval` like (c) and (d).
+Reports held-out execution accuracy with 95% intervals and the ratio of (d) to the best peer.
+
+    python benchmarks/bench_peers.py [--minutes 60] [--every 1]
+    python benchmarks/bench_peers.py --model tiny-llama-warm --minutes 0.05 --limit 4 --runs /tmp/p  # a check
+
+Each arm trains for --minutes (4 x 60 CPU minutes at the default), so run it alone on the machine.
+Writes benchmarks/results/bench_peers.json (not for --limit or another --model); runs stay in
+runs/bench/peers-*/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from common import write_result
+from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score
+from spider_split import SPIDER, split_records
+
+from sqlft.evaluate.stats import interval
+
+SEED_PROMPT = "Question: {question}\nSQL: "
+KAGGLE_PROMPT = "### Schema:\n{schema}\n\n### Question:\n{question}\n\n### SQL:\n"
+PEERS = {  # name: (label, prompt format, learning rate)
+    "peers-seed": ("(a) seeds' recipe: question -> SQL, no schema", SEED_PROMPT, 1e-4),
+    "peers-kaggle": ("(b) plain TRL script, DDL schema in the prompt", KAGGLE_PROMPT, 2e-4),
+}
+DEFAULT = Arm("peers-sqlft-default", scheduler="cosine")
+BEST = Arm("peers-sqlft-best", scheduler="cosine", schema="mschema", value_retrieval=5, samples=4)
+
+
+def peer_records(records: list[dict], template: str) -> list[dict]:
+    """The records with the peer's own prompt (plain text, no chat template) and full training text."""
+    from sqlft.schema import SchemaStore
+
+    store = SchemaStore(SPIDER / "database", SPIDER / "tables.json")
+    out = []
+    for r in records:
+        prompt = template.format(question=r["question"], schema=store.for_db(r["db_id"]).render("ddl"))
+        out.append({**r, "prompt": prompt, "text": prompt + r["sql"].strip()})
+    return out
+
+
+def train_peer(model, tokenizer, records: list[dict], out_dir: Path, learning_rate: float, minutes: float):
+    """TRL's SFTTrainer as a plain script calls it, stopped after `minutes` of training."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    class StopAfter(TrainerCallback):
+        def __init__(self) -> None:
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            control.should_training_stop = time.perf_counter() - self.start >= 60 * minutes
+
+    config = SFTConfig(
+        output_dir=str(out_dir),
+        learning_rate=learning_rate,
+        num_train_epochs=50,  # more than fits: the time budget ends training
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=8,
+        optim="adamw_torch",
+        max_length=1024,
+        dataset_text_field="text",
+        save_strategy="no",
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        seed=42,
+    )
+    lora = LoraConfig(
+        r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+    dataset = Dataset.from_list([{"text": r["text"]} for r in records])
+    trainer = SFTTrainer(
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora,
+        callbacks=[StopAfter()],
+    )
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    trainer.train()
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    steps = trainer.state.global_step
+    return trainer.model, {
+        "steps": steps,
+        "examples_seen": steps * 16,
+        "wall_minutes": round(wall / 60, 2),
+        "cpu_minutes": round(cpu / 60, 2),
+    }
+
+
+def run_peer(name: str, minutes: float, every: int, limit: int | None, model_name: str, runs: Path) -> dict:
+    label, template, learning_rate = PEERS[name]
+    model, tokenizer = load_base(model_name)
+    train_set, heldout, prepared = split_records(tokenizer, "ddl", 0)
+    heldout = peer_records(heldout[::every][:limit], template)
+    model, training = train_peer(
+        model, tokenizer, peer_records(train_set, template), runs / name / "train", learning_rate, minutes
+    )
+    scored = score(model, tokenizer, heldout, prepared.db_dir, runs / name / "trained")
+    return {
+        "label": label,
+        "learning_rate": learning_rate,
+        "heldout_questions": len(heldout),
+        "training": training,
+        "trained": headline(scored.summary),
+        "generate_seconds": scored.generate_seconds,
+    }
+
+
+def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
+    arm = Arm(**{**arm.__dict__, "minutes": minutes})
+    result = run_arm(arm, every=every, limit=limit, model_name=model_name, runs=runs)
+    return {
+        "label": label,
+        "arm": result["arm"],
+        "heldout_questions": result["heldout_questions"],
+        "training": result["training"],
+        "trained": headline(result["trained"]["summary"]),
+        "generate_seconds": result["trained"]["generate_seconds"],
+    }
+
+
+def accuracy(row: dict[str, Any]) -> float:
+    """The arm's held-out accuracy as it would be used: its vote's where it decodes best-of."""
+    best = row["trained"].get("best_of")
+    return (best or row["trained"])["exec_accuracy"] or 0.0
+
+
+def compare(minutes: float, every: int, limit: int | None, model_name: str, runs: Path) -> dict[str, Any]:
+    rows = {name: run_peer(name, minutes, every, limit, model_name, runs) for name in PEERS}
+    rows[DEFAULT.name] = run_sqlft("(c) sqlft default", DEFAULT, minutes, every, limit, model_name, runs)
+    rows[BEST.name] = run_sqlft("(d) sqlft best", BEST, minutes, every, limit, model_name, runs)
+    for row in rows.values():
+        row["exec_accuracy"] = accuracy(row)
+        row["interval"] = round(interval(row["exec_accuracy"], row["heldout_questions"]), 4)
+    best_peer = max(PEERS, key=lambda name: rows[name]["exec_accuracy"])
+    peer = rows[best_peer]["exec_accuracy"]
+    return {
+        "minutes_per_arm": minutes,
+        "heldout_every": every,
+        "arms": rows,
+        "best_peer": best_peer,
+        "ratio_best_to_best_peer": round(rows[BEST.name]["exec_accuracy"] / peer, 2) if peer else None,
+        "goal": {"ratio": 2.0},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--minutes", type=float, default=60, help="training minutes per arm")
+    parser.add_argument("--every", type=int, default=1, help="score every n-th held-out question")
+    parser.add_argument("--limit", type=int, help="score only the first N held-out questions (a check)")
+    parser.add_argument("--model", default=MODEL, help="base model (the smoke model for a check)")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where each arm's run folder goes")
+    args = parser.parse_args()
+    result = compare(args.minutes, args.every, args.limit, args.model, args.runs)
+    for row in result["arms"].values():
+        print(f"{row['label']}: {row['exec_accuracy']:.3f} ±{row['interval']:.3f} ({row['training']})")
+    print(f"(d) / best peer: {result['ratio_best_to_best_peer']}")
+    if args.limit or args.model != MODEL:
+        print("--limit or another --model: a check of the script, no result written")
+        return
+    write_result("bench_peers", result)
+
+
+if __name__ == "__main__":
+    main()
