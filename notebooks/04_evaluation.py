@@ -64,7 +64,7 @@ metrics_table(reports).style.format("{:.3f}", na_rep="–")
 plot_steps(reports, run.figures / "steps.png")
 
 # %%
-compare_runs(reports, run.figures / "exec_accuracy_by_hardness.png", title="Execution accuracy by hardness")
+compare_runs(reports, run.figures / "exec_accuracy_by_hardness.png")  # by difficulty for BIRD
 
 # %% [markdown]
 # ## The same questions, every step
@@ -98,8 +98,9 @@ constrained_table(run)
 # %% [markdown]
 # ## metrics.json
 #
-# One entry per step, with its summary (execution accuracy overall, by hardness and without
-# empty-gold records, exact match, valid SQL, ROUGE, error counts).
+# One entry per step, with its summary (execution accuracy overall, by Spider hardness or BIRD
+# difficulty and without empty-gold records, exact match, valid SQL, ROUGE, error counts, and the
+# semantics that scored it).
 
 # %%
 metrics = {"preset": config.name, **{step: report["summary"] for step, report in reports.items()}}

@@ -37,7 +37,7 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    source: str = "demo"  # spider | gretel | sql-create-context | csv | demo
+    source: str = "demo"  # spider | bird | gretel | sql-create-context | csv | demo
     path: str | None = None
     split: str | None = None
     limit: int | None = None
@@ -50,6 +50,7 @@ class PromptSection:
     sample_values: int = 0
     max_length: int = 1024
     system: str | None = None
+    descriptions: bool = False  # BIRD: column notes from database_description/*.csv after the schema
 
 
 @dataclass
@@ -113,6 +114,8 @@ class EvalSection:
     timeout: float = 10.0
     num_samples: int = 1  # > 1 adds self-consistency rows next to greedy
     schema_constrained: bool = False  # also decode with only the schema's names (sqlft.constrained)
+    semantics: str = "auto"  # execution match: spider | bird | auto (BIRD's for BIRD data, else Spider's)
+    ves_repeats: int = 0  # > 0 adds BIRD's R-VES, timing each matched pair this many times
 
 
 @dataclass
@@ -142,7 +145,8 @@ CHOICES = {
     "prompt.schema": {"ddl", "compact"},
     "scheduler": {"cosine", "linear", "constant", "constant_with_warmup"},
     "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
-    "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
+    "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo", "bird"},
+    "eval.semantics": {"auto", "spider", "bird"},
 }
 # Allowed range of every numeric key, by field name: (lowest, highest, is the lowest itself excluded).
 RANGES = {
@@ -176,6 +180,7 @@ RANGES = {
     "execution_weight": (0, 1000, False),
     "runs_reward": (0, 1, False),
     "format_weight": (0, 1000, False),
+    "ves_repeats": (0, 10**4, False),
 }
 
 

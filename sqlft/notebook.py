@@ -61,15 +61,18 @@ SUMMARY_ROWS = [
 
 
 def metrics_table(reports: dict[str, dict[str, Any]]):
-    """One column per run (baseline, phase1, phase2), one row per metric, hardness and ROUGE."""
+    """One column per run (baseline, phase1, phase2), one row per metric, hardness (difficulty for
+    BIRD) and ROUGE."""
     import pandas as pd
+
+    from sqlft.evaluate.report import breakdown
 
     rows: dict[str, dict[str, Any]] = {}
     for run, report in reports.items():
         summary = report["summary"]
         for label, key in SUMMARY_ROWS:
             rows.setdefault(label, {})[run] = summary.get(key)
-        for level, group in summary.get("by_hardness", {}).items():
+        for level, group in breakdown(summary)[1].items():
             rows.setdefault(f"execution accuracy: {level} (n={group['n']})", {})[run] = group["exec_accuracy"]
         for rule in ("self_consistency", "execution_guided"):
             if summary.get(rule):

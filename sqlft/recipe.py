@@ -82,6 +82,7 @@ def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path |
         template=p.template,
         system=p.system,
         limit=data.limit,
+        descriptions=p.descriptions and data.source == "bird",
     )
     if out is not None:
         prepared.save(out)
@@ -121,7 +122,13 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
             add_sampled_candidates(model, tokenizer, predictions, e.num_samples, seed=0, **settings)
         constrained = schemas is not None
         write_jsonl(predictions, run.predictions(step, constrained=constrained))
-        report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
+        report = evaluate_predictions(
+            predictions,
+            prepared.db_dir,
+            timeout_s=e.timeout,
+            semantics=e.semantics,
+            ves_repeats=e.ves_repeats,
+        )
         write_report(report, run.report(step, constrained=constrained))
         return report
 
