@@ -129,6 +129,7 @@ class Preset:
     phase3: Phase3Section = field(default_factory=Phase3Section)
     eval: EvalSection = field(default_factory=EvalSection)
     wandb_project: str | None = None  # W&B stays off unless this is set and a key or WANDB_MODE allows it
+    kaggle_dataset: str | None = None  # owner/slug the Kaggle kernels attach instead of Spider's
     origin: str = ""
 
     def to_dict(self) -> dict[str, Any]:

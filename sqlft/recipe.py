@@ -235,8 +235,14 @@ def train_phase(
 
     from sqlft.rl import SQLReward, build_grpo_trainer
 
+    semantics = config.eval.semantics
+    if semantics == "auto":  # as `sqlft eval` decides: BIRD's semantics for BIRD's records
+        semantics = "bird" if section.data.source == "bird" else "spider"
     reward = SQLReward(
-        Prepared.load(run.root / phase / "train.jsonl").db_dir, settings.timeout, section.runs_reward
+        Prepared.load(run.root / phase / "train.jsonl").db_dir,
+        settings.timeout,
+        section.runs_reward,
+        semantics,
     )
     try:
         result = train(
