@@ -4,7 +4,8 @@ Each entry is a message that says nothing about the run: arguments that transfor
 (gradient_checkpointing to activation_checkpointing, past_key_values to cache) and that peft, TRL
 and sqlft's trainer settings still pass under the old names, which older 5.x releases need; tqdm
 asking for ipywidgets in a headless kernel; bitsandbytes announcing on every import, on CPUs with
-avx512_bf16, that an optional kernels package is absent; the Trainer noting that file times cannot
+avx512_bf16, that an optional kernels package is absent, and kernels (0.19) that it skipped a
+publisher check because the hub is offline; the Trainer noting that file times cannot
 order checkpoints.
 """
 
@@ -20,6 +21,8 @@ WARNINGS = (
 )
 LOG_LINES = (
     ("bitsandbytes.backends.cpu.ops", "Failed to load CPU gemm_4bit_forward from kernels-community"),
+    # kernels 0.19 on a bitsandbytes import with the hub offline: it says offline, nothing about the run
+    ("kernels._internals.hf_hub", "Skipping publisher trust check for"),
     # checkpoint rotation on tmpfs-like filesystems; sqlft orders checkpoints by step number itself
     ("transformers.trainer_utils", "mtime may not be reliable on this filesystem"),
 )
