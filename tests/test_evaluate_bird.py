@@ -99,6 +99,7 @@ def pairs_for(golds: list[str], rng: random.Random, others: int = 6) -> list[tup
     for gold in golds:
         preds = [gold, *rng.sample(golds, min(others, len(golds)))]
         preds += [f"{gold};", f"{gold}; ", f"{gold};\n", f"{gold}; ;", f"{gold}; SELECT 1", f"-- why\n{gold}"]
+        preds += [f"{gold}; -- done", f"{gold} /* done */", f"/* why */ {gold};;"]
         preds += [f"SELECT * FROM ({gold}) WHERE 0", f"SELECT * FROM ({gold}) LIMIT 1"]
         preds += [p for p in (_rewritten(gold, c) for c in (_reverse_columns, _drop_order, _distinct)) if p]
         preds += rng.sample(FIXED, 3)
