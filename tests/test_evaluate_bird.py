@@ -198,6 +198,8 @@ def test_auto_semantics_follows_the_records_source():
     assert resolve_semantics("spider", [{"source": "bird"}]) == "spider"
     with pytest.raises(ValueError, match="unknown semantics"):
         resolve_semantics("test-suite", [])
+    with pytest.raises(ValueError, match="unknown semantics 'auto'"):
+        Executor(None, semantics="auto")  # resolved before an executor is built
 
 
 def _bird_predictions(root: Path) -> list[dict]:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlft.evaluate.execution import ExecOutcome, Executor, _failed, _volatile
+from sqlft.evaluate.execution import SEMANTICS, ExecOutcome, Executor, _failed, _volatile
 from sqlft.sqlexec import QueryError, run_query
 
-SEMANTICS = ("spider", "bird")
 MAX_ROWS = 1_000_000  # a prediction with more rows scores 0 (the official would read them all)
 
 

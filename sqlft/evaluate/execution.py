@@ -36,6 +36,7 @@ ERROR_LABELS = {
     "unknown_db": "unknown db",
     "context": "context error",
 }
+SEMANTICS = ("spider", "bird")  # what an execution match means: this module's, or sqlft.evaluate.bird's
 MAX_GOLD_ROWS = 1_000_000
 _GOLD_CACHE = 4096  # gold results kept for reuse (candidates of one question share a gold)
 _FAST_CHARS, _FAST_PARENS = 2000, 20  # sqlparse first refuses nesting at ~45
@@ -217,7 +218,9 @@ class Executor:
         self.db_dir = Path(db_dir) if db_dir is not None else None
         self.timeout_s = timeout_s
         self.keep_distinct = keep_distinct
-        self.semantics = semantics  # "spider" (this module) or "bird" (sqlft.evaluate.bird)
+        if semantics not in SEMANTICS:
+            raise ValueError(f"unknown semantics {semantics!r}: choose {' or '.join(SEMANTICS)}")
+        self.semantics = semantics
         self._connections: dict[str, sqlite3.Connection] = {}
         self._files: dict[str, list[Path]] = {}
         self._gold: dict[tuple[str, str], list[tuple] | QueryError] = {}
