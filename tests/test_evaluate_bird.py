@@ -250,3 +250,12 @@ def test_r_ves_buckets_and_formula(tmp_path):
     )
     assert ves["r_ves"] == pytest.approx(r_ves(rewards))
     assert "R-VES" in format_table(report["summary"])
+
+
+def test_the_grpo_reward_scores_with_the_semantics_it_is_given(toy_db_dir):
+    from sqlft.rl import SQLReward
+
+    spider, bird = SQLReward(toy_db_dir), SQLReward(toy_db_dir, semantics="bird")
+    args = ("SELECT b, a FROM t", "SELECT a, b FROM t", "toy")
+    assert spider.score(*args) == 1.0 and bird.score(*args) == 0.1  # runs, but BIRD wants a, b
+    assert bird.score("SELECT DISTINCT a FROM t UNION ALL SELECT a FROM t", "SELECT a FROM t", "toy") == 1.0
