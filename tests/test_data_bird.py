@@ -11,7 +11,7 @@ from sqlft.cli import main
 from sqlft.data import load_examples
 from sqlft.data.bird import column_notes, split_file
 from sqlft.data.prepare import prepare_records
-from sqlft.data.records import DataError
+from sqlft.data.records import DataError, LoadReport
 from sqlft.prompts import load_template
 
 
@@ -115,6 +115,12 @@ def test_column_notes_say_more_than_the_name_and_read_windows_1252(bird, tmp_pat
         encoding="utf-8-sig",
     )
     assert column_notes(tmp_path / "db") == {("t", "age"): "age in years", ("t", "zip"): "zip code"}
+    (folder / "u.csv").write_text("name,description\nx,an x\n")
+    report = LoadReport("bird", "dev.json")
+    assert column_notes(tmp_path / "db", report) == {("t", "age"): "age in years", ("t", "zip"): "zip code"}
+    assert report.warnings == {
+        f"{folder / 'u.csv'}: no original_column_name column, its descriptions are left out": 1
+    }
     prompt = prepare_records("bird", bird, "dev", descriptions=True).records[6]["prompt"]
     assert "Column descriptions:\n-- customer.id: the unique id of the customer" in prompt
     assert prompt.index("Column descriptions:") < prompt.index("Question:")

@@ -160,7 +160,12 @@ def column_notes(db_folder: Path, report: LoadReport | None = None) -> dict[tupl
     notes: dict[tuple[str, str], str] = {}
     folder = db_folder / "database_description"
     for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-        rows = read_description_csv(path)
+        try:
+            rows = read_description_csv(path)
+        except csv.Error as error:
+            if report is not None:
+                report.warn(f"{path}: not readable as CSV ({error}), its descriptions are left out")
+            continue
         if rows and "original_column_name" not in rows[0]:
             if report is not None:
                 report.warn(f"{path}: no original_column_name column, its descriptions are left out")
