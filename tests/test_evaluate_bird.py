@@ -172,6 +172,10 @@ def test_a_write_is_denied_and_a_slow_query_times_out(toy_db_dir):
     assert not outcome.match and outcome.error_kind == "timeout"
     outcome = executor.exec_match("SELECT 1", "SELECT * FROM missing", "toy")
     assert outcome.error_kind == "gold"
+    key = str(toy_db_dir / "toy" / "toy.sqlite")
+    executor._gold_seconds[(key, "SELECT a FROM t")] = 0.2  # a gold that used the pair's whole budget
+    outcome = executor.exec_match("SELECT a FROM t ORDER BY a", "SELECT a FROM t", "toy")
+    assert not outcome.match and outcome.error_kind == "timeout" and "gold alone" in outcome.error
 
 
 def test_text_that_is_not_utf8_is_an_error_as_in_the_official(tmp_path):

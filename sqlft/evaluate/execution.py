@@ -224,6 +224,7 @@ class Executor:
         self._connections: dict[str, sqlite3.Connection] = {}
         self._files: dict[str, list[Path]] = {}
         self._gold: dict[tuple[str, str], list[tuple] | QueryError] = {}
+        self._gold_seconds: dict[tuple[str, str], float] = {}  # BIRD's pair budget: gold time counts
 
     def connections(
         self, db_id: str | None, context: str | list[str] | None
