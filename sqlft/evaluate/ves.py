@@ -4,9 +4,10 @@ authors): how fast a correct prediction runs relative to its gold.
 For each matched record both queries run `repeats` times (the official: 100), alternately; the
 ratios gold_time / pred_time outside mean ± 3 standard deviations are dropped and the rest averaged;
 the mean ratio falls into a reward bucket (REWARD_BUCKETS); an unmatched record gets 0. R-VES is
-100 x the mean of sqrt(reward) over all records. Times here cover execute and fetch on an open
-read-only connection (the official also times opening and closing the database), so compare R-VES
-values measured the same way, on the same machine.
+100 x the mean of sqrt(reward) over all records. Times here cover execute and fetch on one open
+read-only connection (the official opens a fresh connection for every run and times closing it
+too), so compare R-VES values measured the same way, on the same machine. Where every ratio is the
+same the official's outlier filter keeps none and scores 0; here they are all kept.
 """
 
 from __future__ import annotations
@@ -80,5 +81,5 @@ def summarize_ves(records: list[dict[str, Any]], repeats: int) -> dict[str, Any]
         "repeats": repeats,
         "by_difficulty": {level: r_ves(values) for level, values in groups.items()},
         "buckets": {f"time ratio >= {low:g}": value for low, value in REWARD_BUCKETS},
-        "note": "times cover execute and fetch on an open connection; compare runs on one machine",
+        "note": "times cover execute and fetch on one open connection; compare runs on one machine",
     }
