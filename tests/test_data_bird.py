@@ -67,7 +67,7 @@ def test_a_record_without_evidence_text_is_skipped_and_a_missing_field_is_warned
     examples, report = load_examples("bird", tmp_path, "dev")
     assert len(examples) == 1 and examples[0].extra["evidence"] == ""
     assert report.dropped["evidence is not text"] == 1
-    assert report.warnings == {"no `evidence` field: its prompt has no evidence": 1}
+    assert report.warnings == {"no `evidence` given: its prompt has no evidence": 1}
 
 
 def test_evidence_fills_its_own_line_and_spider_prompts_read_as_before():

@@ -59,8 +59,8 @@ def load_bird(
         if not question or not sql:
             report.skip(where, "empty question or SQL", f"question={question!r}, SQL={sql!r}")
             return None
-        evidence = record.get("evidence", "")
-        if not isinstance(evidence, str):
+        evidence = record.get("evidence")
+        if evidence is not None and not isinstance(evidence, str):
             report.skip(
                 where, "evidence is not text", f"a {type(evidence).__name__}", "write evidence as a string"
             )
@@ -72,14 +72,14 @@ def load_bird(
                 where, "database not usable", problems[db_id], f"put {db_id}/{db_id}.sqlite under {databases}"
             )
             return None
-        if "evidence" not in record:
-            report.warn("no `evidence` field: its prompt has no evidence")
+        if evidence is None:  # absent or null: the question comes without knowledge
+            report.warn("no `evidence` given: its prompt has no evidence")
         difficulty = record.get("difficulty")
         if difficulty is not None and difficulty not in DIFFICULTIES:
             report.warn(f"difficulty {difficulty!r} is not one of {', '.join(DIFFICULTIES)}: reported as is")
         extra = {k: v for k, v in record.items() if k not in REQUIRED}
         extra.update(
-            evidence=evidence.strip(), split=split, db_path=str(databases / db_id / f"{db_id}.sqlite")
+            evidence=(evidence or "").strip(), split=split, db_path=str(databases / db_id / f"{db_id}.sqlite")
         )
         return Example(question, sql, "bird", db_id=db_id, extra=extra)
 
