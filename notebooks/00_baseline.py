@@ -68,9 +68,11 @@ print(model.sqlft_load_info.summary())
 # %% [markdown]
 # ## Zero-shot predictions and their scores
 #
-# Counts and accuracies per Spider hardness level (easy, medium, hard, extra), then the overall
-# rates. A base model that has never seen this prompt format often fails before any question is
-# judged: it explains instead of answering, or writes SQL that does not run.
+# Counts and accuracies per Spider hardness level (easy, medium, hard, extra), or per BIRD
+# difficulty (simple, moderate, challenging) on BIRD data, then the overall rates; the first line
+# names the execution semantics that scored them. A base model that has never seen this prompt
+# format often fails before any question is judged: it explains instead of answering, or writes
+# SQL that does not run.
 
 # %%
 report = recipe.predict_and_score(config, model, tokenizer, dev, run, "baseline")

@@ -17,9 +17,10 @@
 # # 02 · Phase 2: Spider alignment
 #
 # The second phase continues **the same adapter** on Spider-style data (on Kaggle: Spider's
-# training split; in the demo: the demo databases' training questions), with the database schema
-# in every prompt and a lower learning rate than phase 1 (the cell below says how much lower in
-# this run), so that it adapts to Spider's databases and conventions without forgetting what
+# training split, or BIRD's with the `-bird` presets, whose prompts also carry each question's
+# evidence; in the demo: the demo databases' training questions), with the database schema in
+# every prompt and a lower learning rate than phase 1 (the cell below says how much lower in this
+# run), so that it adapts to the benchmark's databases and conventions without forgetting what
 # phase 1 anchored.
 #
 # The parameters cell works as in 00 (papermill's injected values follow it); the settings

@@ -27,10 +27,10 @@
 # The reward is the sum of two functions, each logged by name:
 #
 # - **execution**: 1.0 when the query's result matches the gold query's result (Spider's
-#   execution-match rules, the same executor as `sqlft eval`), 0.1 when it runs but returns
-#   something else, 0 when it fails or is empty (as Arctic-Text2SQL-R1). Queries are untrusted:
-#   they run read-only with `sqlft eval`'s time, row and size limits, so a `DROP TABLE` is denied
-#   and a runaway query times out without stopping training.
+#   execution-match rules, BIRD's on BIRD data, the same executor as `sqlft eval`), 0.1 when it
+#   runs but returns something else, 0 when it fails or is empty (as Arctic-Text2SQL-R1). Queries
+#   are untrusted: they run read-only with `sqlft eval`'s time, row and size limits, so a
+#   `DROP TABLE` is denied and a runaway query times out without stopping training.
 # - **format** (small weight): half for a completion that is one SQL statement and nothing else,
 #   half for ending with the end-of-turn token rather than being cut off.
 #

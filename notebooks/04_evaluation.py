@@ -20,10 +20,12 @@
 # turns it on) were scored on the same dev questions with the same prompts. **Execution accuracy**
 # is the measure of correctness, with the semantics of Spider's test-suite evaluator: the
 # predicted query must return the gold query's rows (as a multiset; in order only when the gold
-# has `ORDER BY`; columns may be permuted). Because a query that returns nothing "matches" a gold
-# query that returns nothing, accuracy is also shown without the records whose gold result is
-# empty. Exact match (after normalisation) and valid-SQL rate follow; ROUGE is there to compare
-# with published numbers, not as a measure of correctness (it ignores punctuation, so
+# has `ORDER BY`; columns may be permuted). On BIRD data the semantics are BIRD's (rows as a set,
+# column order counts) and the tables break down by BIRD's difficulty instead of Spider's hardness;
+# "What this shows" at the end names the semantics. Because a query that returns nothing
+# "matches" a gold query that returns nothing, accuracy is also shown without the records whose
+# gold result is empty. Exact match (after normalisation) and valid-SQL rate follow; ROUGE is there
+# to compare with published numbers, not as a measure of correctness (it ignores punctuation, so
 # `COUNT(*)` scores like `count`).
 
 # %% tags=["parameters"]
@@ -69,7 +71,7 @@ metrics_table(reports).style.format("{:.3f}", na_rep="–")
 plot_steps(reports, run.figures / "steps.png")
 
 # %%
-compare_runs(reports, run.figures / "exec_accuracy_by_hardness.png", title="Execution accuracy by hardness")
+compare_runs(reports, run.figures / "exec_accuracy_by_hardness.png")  # by difficulty for BIRD
 
 # %% [markdown]
 # ## The same questions, every step
@@ -103,8 +105,9 @@ constrained_table(run)
 # %% [markdown]
 # ## metrics.json
 #
-# One entry per step, with its summary (execution accuracy overall, by hardness and without
-# empty-gold records, exact match, valid SQL, ROUGE, error counts).
+# One entry per step, with its summary (execution accuracy overall, by Spider hardness or BIRD
+# difficulty and without empty-gold records, exact match, valid SQL, ROUGE, error counts, and the
+# semantics that scored it).
 
 # %%
 metrics = {"preset": config.name, **{step: report["summary"] for step, report in reports.items()}}

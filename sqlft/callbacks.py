@@ -84,6 +84,7 @@ class SQLSampleCallback(TrainerCallback):
 
     def sample(self, model: Any, step: int) -> list[dict[str, Any]]:
         """Generate, execute and compare; the model is back in its previous mode afterwards."""
+        from sqlft.evaluate.bird import resolve_semantics
         from sqlft.evaluate.execution import Executor
         from sqlft.generate import generate_sql
 
@@ -100,7 +101,7 @@ class SQLSampleCallback(TrainerCallback):
             )
         finally:
             model.train(was_training)
-        executor = Executor(self.db_dir, timeout_s=5.0)
+        executor = Executor(self.db_dir, timeout_s=5.0, semantics=resolve_semantics("auto", self.records))
         rows = []
         try:
             for record, generation in zip(self.records, generations, strict=True):

@@ -38,7 +38,7 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    source: str = "demo"  # spider | gretel | sql-create-context | csv | demo
+    source: str = "demo"  # spider | bird | gretel | sql-create-context | csv | demo
     path: str | None = None
     split: str | None = None
     limit: int | None = None
@@ -52,6 +52,7 @@ class PromptSection:
     value_retrieval: int = 0  # > 0: up to this many database values the question mentions (sqlft.values)
     max_length: int = 1024
     system: str | None = None
+    descriptions: bool = False  # BIRD: column notes from database_description/*.csv after the schema
 
 
 @dataclass
@@ -116,6 +117,8 @@ class EvalSection:
     samples: int = 1  # > 1: best-of decoding, N sampled candidates per question, scored apart from greedy
     vote: str = "execution"  # execution: the majority of execution results; executable: the first that runs
     schema_constrained: bool = False  # also decode with only the schema's names (sqlft.constrained)
+    semantics: str = "auto"  # execution match: spider | bird | auto (BIRD's for BIRD data, else Spider's)
+    ves_repeats: int = 0  # > 0 adds BIRD's R-VES, timing each matched pair this many times
 
 
 @dataclass
@@ -129,6 +132,7 @@ class Preset:
     phase3: Phase3Section = field(default_factory=Phase3Section)
     eval: EvalSection = field(default_factory=EvalSection)
     wandb_project: str | None = None  # W&B stays off unless this is set and a key or WANDB_MODE allows it
+    kaggle_dataset: str | None = None  # owner/slug the Kaggle kernels attach instead of Spider's
     origin: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,8 +149,9 @@ CHOICES = {
     "prompt.schema": {"ddl", "compact", "mschema"},
     "scheduler": {"cosine", "linear", "constant", "constant_with_warmup"},
     "optimizer": {"auto", "paged_adamw_8bit", "adamw_torch", "adamw_8bit"},
-    "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo"},
+    "data.source": {"spider", "gretel", "sql-create-context", "csv", "demo", "bird"},
     "eval.vote": {"execution", "executable"},
+    "eval.semantics": {"auto", "spider", "bird"},
 }
 RENAMED = {"eval.num_samples": "eval.samples"}  # old key -> new key: presets written before keep working
 # Allowed range of every numeric key, by field name: (lowest, highest, is the lowest itself excluded).
@@ -182,6 +187,7 @@ RANGES = {
     "execution_weight": (0, 1000, False),
     "runs_reward": (0, 1, False),
     "format_weight": (0, 1000, False),
+    "ves_repeats": (0, 10**4, False),
 }
 
 

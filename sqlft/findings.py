@@ -11,9 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sqlft.evaluate.report import breakdown
 from sqlft.evaluate.stats import interval, paired_difference
 
-SMALL_GROUP = 20  # a hardness group smaller than this gets a caveat: its accuracy is mostly noise
+SMALL_GROUP = 20  # a hardness or difficulty group smaller than this gets a caveat: mostly noise
+SEMANTICS_WORDS = {
+    "spider": "Spider's test-suite semantics",
+    "bird": "BIRD's semantics (sets of rows, column order counts)",
+}
 
 
 def _markdown(lines: list[str]):
@@ -151,7 +156,12 @@ def what_this_shows(config: Any, run: Any, reports: dict[str, dict[str, Any]], s
     lines.append(
         f"- {head} answered {s['n']} dev questions ({s['scored']} scored): execution accuracy "
         f"**{_pct(acc)}** (95% interval ±{100 * interval(acc, s['scored']):.1f}), "
-        f"valid SQL {_pct(s['valid_rate'])}, exact match {_pct(s['exact_accuracy'])}."
+        f"valid SQL {_pct(s['valid_rate'])}, exact match {_pct(s['exact_accuracy'])}"
+        + (
+            f"; scored with {SEMANTICS_WORDS[s['semantics']]}."
+            if s.get("semantics") in SEMANTICS_WORDS
+            else "."
+        )
     )
     best = s.get("best_of")
     if best:
@@ -160,6 +170,10 @@ def what_this_shows(config: Any, run: Any, reports: dict[str, dict[str, Any]], s
             f"**{_pct(best['exec_accuracy'])}** (95% interval ±"
             f"{100 * interval(best['exec_accuracy'] or 0.0, best['n']):.1f}) on {best['n']} questions."
         )
+    kind, table = breakdown(s)
+    if kind == "difficulty":
+        levels = ", ".join(f"{level} {_pct(g['exec_accuracy'])} (n={g['n']})" for level, g in table.items())
+        lines.append(f"- by BIRD's difficulty: {levels}.")
     earlier = [name for name in reports if name != step]
     if len(reports) > 2:
         path = " → ".join(f"{name} {_pct(r['summary']['exec_accuracy'])}" for name, r in reports.items())
@@ -168,9 +182,9 @@ def what_this_shows(config: Any, run: Any, reports: dict[str, dict[str, Any]], s
         lines.append(f"- {comparison(report, reports[name], name)}.")
     lines += ["", "Caveats:", ""]
     caveats = [_db_overlap(run, step, report)]
-    small = [f"{level} (n={g['n']})" for level, g in s["by_hardness"].items() if 0 < g["n"] < SMALL_GROUP]
+    small = [f"{level} (n={g['n']})" for level, g in table.items() if 0 < g["n"] < SMALL_GROUP]
     if small:
-        caveats.append(f"small hardness groups, whose accuracies are mostly noise: {', '.join(small)}")
+        caveats.append(f"small {kind} groups, whose accuracies are mostly noise: {', '.join(small)}")
     if s["empty_gold"]:
         caveats.append(
             f"{s['empty_gold_matches']} of {s['empty_gold']} questions whose gold result is empty were "
@@ -181,5 +195,9 @@ def what_this_shows(config: Any, run: Any, reports: dict[str, dict[str, Any]], s
         caveats.append("no dev question has an empty gold result, so empty answers cannot inflate the score")
     if s["scored"] < s["n"]:
         caveats.append(f"{s['n'] - s['scored']} records could not be scored (their gold or database failed)")
+        if s.get("semantics") == "bird":
+            caveats.append(
+                f"BIRD's evaluator counts those as wrong: {_pct(s['exec_accuracy_all'])} over all {s['n']}"
+            )
     lines += [f"- {c}." for c in caveats if c]
     return _markdown(lines)

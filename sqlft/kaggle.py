@@ -115,6 +115,8 @@ def make_kernels(
     for _, stem in STEPS:
         meta_path = KAGGLE_DIR / "metadata" / f"{stem}.json"
         meta = json.loads(meta_path.read_text().replace(USER_PLACEHOLDER, user))
+        if config.kaggle_dataset:  # e.g. BIRD's presets: their data, not Spider's
+            meta["dataset_sources"] = [config.kaggle_dataset.replace(USER_PLACEHOLDER, user)]
         validate_metadata(meta, str(meta_path))
         notebook = jupytext.read(source_dir / f"{stem}.py")
         notebook.metadata["kernelspec"] = KERNELSPEC

@@ -61,10 +61,12 @@ SUMMARY_ROWS = [
 
 
 def metrics_table(reports: dict[str, dict[str, Any]]):
-    """One column per run (baseline, phase1, phase2), one row per metric, hardness and ROUGE."""
+    """One column per run (baseline, phase1, phase2), one row per metric, hardness (difficulty for
+    BIRD) and ROUGE."""
     import pandas as pd
 
     from sqlft.evaluate.consistency import VOTES
+    from sqlft.evaluate.report import breakdown
 
     rows: dict[str, dict[str, Any]] = {}
     for run, report in reports.items():
@@ -75,7 +77,7 @@ def metrics_table(reports: dict[str, dict[str, Any]]):
         if best:
             label = f"execution accuracy, best of {best['samples']} ({best['vote']} vote)"
             rows.setdefault(label, {})[run] = best["exec_accuracy"]
-        for level, group in summary.get("by_hardness", {}).items():
+        for level, group in breakdown(summary)[1].items():
             rows.setdefault(f"execution accuracy: {level} (n={group['n']})", {})[run] = group["exec_accuracy"]
         for rule in ("self_consistency", "execution_guided"):
             if summary.get(rule) and not (best and VOTES[best["vote"]] == rule):  # not twice

@@ -1,8 +1,10 @@
 """Prompt/completion records: a template file filled with schema and question, passed through the
 tokenizer's chat template, and the gold SQL ending in EOS so a trained model learns to stop.
 
-Templates are text files with exactly two fields, `{schema}` and `{question}`: a shipped name
-(`default`, `plain`) or a path to the user's own file. A length guard drops (never truncates)
+Templates are text files with the fields `{schema}` and `{question}`, and optionally `{evidence}`
+(BIRD's external knowledge): a shipped name (`default`, `plain`) or a path to the user's own file.
+The line that holds `{evidence}` is left out whole when a record has no evidence, so Spider's
+prompts read as they would without the slot. A length guard drops (never truncates)
 records that do not fit `max_length`: a cut-off SQL target teaches the model to write cut-off SQL.
 """
 
@@ -19,6 +21,7 @@ from sqlft.data.records import DataError, Example, LoadReport
 from sqlft.values import grouped
 
 TEMPLATE_FIELDS = {"schema", "question"}
+OPTIONAL_FIELDS = {"evidence"}
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,20 @@ class Template:
     text: str
     origin: str
 
-    def fill(self, schema: str, question: str) -> str:
-        return self.text.format(schema=schema, question=question).strip()
+    @property
+    def has_evidence(self) -> bool:
+        return "evidence" in _fields(self.text)
+
+    def fill(self, schema: str, question: str, evidence: str = "") -> str:
+        text = self.text
+        if not evidence.strip():  # the evidence line goes, with its label
+            text = "".join(line for line in text.splitlines(keepends=True) if "evidence" not in _fields(line))
+        return text.format(schema=schema, question=question, evidence=" ".join(evidence.split())).strip()
+
+
+def _fields(text: str) -> set[str]:
+    """The replacement fields of a template text (`{{` and `}}` are literal braces, not fields)."""
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
 
 
 def shipped_templates() -> list[str]:
@@ -59,25 +74,29 @@ def load_template(name_or_path: str | Path = "default") -> Template:
             )
         text, origin = shipped.read_text(encoding="utf-8"), f"sqlft/templates/{name_or_path}.txt"
     try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        fields = _fields(text)
     except ValueError as error:
         raise DataError(
             f"{origin}: malformed template ({error}). Fix: write literal braces as {{{{ and }}}}"
         ) from error
-    if fields != TEMPLATE_FIELDS:
+    if not TEMPLATE_FIELDS <= fields <= TEMPLATE_FIELDS | OPTIONAL_FIELDS:
         raise DataError(
-            f"{origin}: template fields are {sorted(fields)}, expected exactly "
-            f"{{schema}} and {{question}}. Fix: use those two fields, and write literal braces "
-            "as {{ and }}"
+            f"{origin}: template fields are {sorted(fields)}, expected {{schema}} and {{question}} "
+            "(and optionally {evidence}). Fix: use those fields, and write literal braces as {{ and }}"
         )
     return Template(text, origin)
 
 
 def render_prompt(
-    template: Template, schema: str, question: str, tokenizer: Any = None, system: str | None = None
+    template: Template,
+    schema: str,
+    question: str,
+    tokenizer: Any = None,
+    system: str | None = None,
+    evidence: str = "",
 ) -> str:
     """The text the model sees before its answer: through the chat template when the tokenizer has one."""
-    user = template.fill(schema, question)
+    user = template.fill(schema, question, evidence)
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         return user + "\n"
     messages = [{"role": "system", "content": system}] if system else []
@@ -150,7 +169,10 @@ def build_records(
                 example.extra["retrieved_values"] = []
             values = grouped(example.extra["retrieved_values"])
         schema_text = schema.render(style, values)
-        prompt = render_prompt(template, schema_text, example.question, tokenizer, system)
+        evidence = example.extra.get("evidence") or ""
+        if evidence and not template.has_evidence:
+            report.warn(f"{template.origin} has no {{evidence}} slot: these records' evidence is left out")
+        prompt = render_prompt(template, schema_text, example.question, tokenizer, system, evidence)
         completion = completion_text(example.sql, tokenizer)
         if guard is not None:
             fits, n_tokens = guard.fits(prompt, completion)

@@ -83,6 +83,7 @@ def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path |
         template=p.template,
         system=p.system,
         limit=data.limit,
+        descriptions=p.descriptions and data.source == "bird",
     )
     if out is not None:
         prepared.save(out)
@@ -125,7 +126,13 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
             add_sampled_candidates(model, tokenizer, predictions, e.samples, seed=0, **settings)
         constrained = schemas is not None
         write_jsonl(predictions, run.predictions(step, constrained=constrained))
-        report = evaluate_predictions(predictions, prepared.db_dir, timeout_s=e.timeout)
+        report = evaluate_predictions(
+            predictions,
+            prepared.db_dir,
+            timeout_s=e.timeout,
+            semantics=e.semantics,
+            ves_repeats=e.ves_repeats,
+        )
         if e.samples > 1:
             report["summary"]["best_of"] = best_of(report["summary"], e.samples, e.vote)
         write_report(report, run.report(step, constrained=constrained))
@@ -234,8 +241,14 @@ def train_phase(
 
     from sqlft.rl import SQLReward, build_grpo_trainer
 
+    semantics = config.eval.semantics
+    if semantics == "auto":  # as `sqlft eval` decides: BIRD's semantics for BIRD's records
+        semantics = "bird" if section.data.source == "bird" else "spider"
     reward = SQLReward(
-        Prepared.load(run.root / phase / "train.jsonl").db_dir, settings.timeout, section.runs_reward
+        Prepared.load(run.root / phase / "train.jsonl").db_dir,
+        settings.timeout,
+        section.runs_reward,
+        semantics,
     )
     try:
         result = train(

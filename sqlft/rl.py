@@ -70,10 +70,16 @@ class SQLReward:
     `stats` adds up completions scored and seconds spent extracting and executing SQL.
     """
 
-    def __init__(self, db_dir: str | Path | None, timeout_s: float = 10.0, runs_reward: float = 0.1):
+    def __init__(
+        self,
+        db_dir: str | Path | None,
+        timeout_s: float = 10.0,
+        runs_reward: float = 0.1,
+        semantics: str = "spider",  # the match the evaluation will score: BIRD's for BIRD data
+    ):
         from sqlft.evaluate import Executor
 
-        self.executor = Executor(db_dir, timeout_s=timeout_s)
+        self.executor = Executor(db_dir, timeout_s=timeout_s, semantics=semantics)
         self.runs_reward = runs_reward
         self.stats = {"completions": 0, "seconds": 0.0, "match": 0, "runs": 0, "error": 0, "unscored": 0}
 

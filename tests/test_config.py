@@ -10,7 +10,7 @@ def test_every_shipped_preset_loads(name):
     preset = load_preset(name)
     assert preset.name == name
     assert preset.phase2.learning_rate < preset.phase1.learning_rate or name == "smoke"
-    assert preset.eval.data.split == "dev"
+    assert preset.eval.data.split == ("mini_dev" if preset.eval.data.source == "bird" else "dev")
 
 
 def test_expected_presets_are_shipped():
@@ -21,7 +21,23 @@ def test_expected_presets_are_shipped():
         "kaggle-t4x2-qwen2.5-coder-1.5b",
         "kaggle-t4x2-qwen2.5-coder-7b",
         "kaggle-t4x2-mistral-nemo-12b",
+        "kaggle-t4x2-qwen2.5-coder-1.5b-bird",
+        "kaggle-t4x2-qwen2.5-coder-7b-bird",
     } <= set(shipped_presets())
+
+
+def test_bird_presets_train_on_bird_and_score_with_birds_semantics():
+    from sqlft.prompts import load_template
+
+    for size in ("1.5b", "7b"):
+        p = load_preset(f"kaggle-t4x2-qwen2.5-coder-{size}-bird")
+        assert p.phase2.data.source == p.eval.data.source == "bird" and p.phase2.data.split == "train"
+        assert p.eval.semantics == "bird" and p.eval.timeout == 30.0
+        assert load_template(p.prompt.template).has_evidence
+        assert p.kaggle_dataset and p.eval.data.path.startswith(
+            f"/kaggle/input/{p.kaggle_dataset.split('/')[1]}/"
+        )
+        assert p.phase1.max_minutes > 0 and p.phase2.max_minutes > 0
 
 
 def test_kaggle_recipes_follow_the_seed_hyperparameters():
@@ -33,7 +49,8 @@ def test_kaggle_recipes_follow_the_seed_hyperparameters():
         assert p.phase1.batch_size * p.phase1.grad_accum * gpus == 16, name
         assert (p.phase1.learning_rate, p.phase2.learning_rate) == (1e-4, 1e-5)
         assert (p.model.lora, p.model.lora_r, p.model.lora_alpha) == ("all-linear", 16, 32)
-        assert p.phase1.optimizer == "paged_adamw_8bit" and p.prompt.max_length == 1024
+        bird = p.eval.data.source == "bird"  # BIRD's wide schemas need longer prompts
+        assert p.phase1.optimizer == "paged_adamw_8bit" and p.prompt.max_length == (2048 if bird else 1024)
         assert p.phase1.gradient_checkpointing and p.phase1.save_total_limit == 2
         assert p.model.compute_dtype == "fp16"  # T4 has no bf16
     assert load_preset("kaggle-t4x2-mistral-nemo-12b").model.placement == "split"

@@ -62,3 +62,11 @@ def test_inputs_that_do_not_fit_say_how_to_fix_them():
         metric_records(["SELECT 1"], ["SELECT 1"], ["toy"])
     with pytest.raises(ValueError, match="no databases"):
         metric_records(["SELECT 1"], ["SELECT 1"])
+
+
+def test_bird_semantics_through_the_metric(metric, db_dir):
+    scores = metric.compute(
+        predictions=PREDS, references=GOLDS, db_ids=["toy"] * 4, db_dir=str(db_dir), semantics="bird"
+    )
+    assert scores["semantics"] == "bird"
+    assert scores["execution_accuracy"] == 0.25  # `b, a` for `a, b` no longer matches: column order counts

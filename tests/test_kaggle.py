@@ -58,3 +58,12 @@ def test_make_kernels_bakes_the_preset_into_pushable_copies(tmp_path):
             assert f"/kaggle/input/{folders[number - 1].name}" not in injected[0].source  # slug, not stem
             assert "/kaggle/input/sqlft-" in injected[0].source
     assert jupytext.read(folders[0] / "00_baseline.ipynb").metadata["kernelspec"]["name"] == "python3"
+
+
+def test_bird_kernels_attach_the_bird_dataset_instead_of_spider(tmp_path):
+    folders = make_kernels(
+        "kaggle-t4x2-qwen2.5-coder-1.5b-bird", "alice", tmp_path, "git+https://example.invalid/sqlft"
+    )
+    for folder in folders:
+        meta = json.loads((folder / "kernel-metadata.json").read_text())
+        assert meta["dataset_sources"] == ["alice/bird-sql"]

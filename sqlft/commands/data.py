@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db-dir", help="folder of <db_id>/<db_id>.sqlite (default: PATH/database)")
     parser.add_argument("--tables", help="Spider-style tables.json (default: PATH/tables.json)")
     parser.add_argument("--limit", type=int, help="keep at most N records")
+    parser.add_argument(
+        "--descriptions",
+        action="store_true",
+        help="BIRD: add column notes from database_description/*.csv after the schema",
+    )
     user = parser.add_argument_group("your own CSV/JSONL (--source csv)")
     user.add_argument("--question-col", default="question")
     user.add_argument("--sql-col", default="query")
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             tables_json=args.tables,
             strict=args.strict,
             limit=args.limit,
+            descriptions=args.descriptions,
             **options,
         )
     except (DataError, FileNotFoundError) as error:

@@ -1,4 +1,5 @@
-"""`sqlft eval`: execution match, exact match, valid SQL and ROUGE for a predictions file.
+"""`sqlft eval`: execution match (Spider's or BIRD's semantics), exact match, valid SQL and ROUGE
+for a predictions file.
 
 Imports no torch or transformers, so it starts in about a second.
 """
@@ -17,6 +18,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-distinct", action="store_true", help="do not drop DISTINCT before executing")
     parser.add_argument("--workers", type=int, default=1, help="processes (records keep their order)")
     parser.add_argument("--no-rouge", action="store_true", help="skip ROUGE (saves importing nltk)")
+    parser.add_argument(
+        "--semantics",
+        default="auto",
+        choices=["auto", "spider", "bird"],
+        help="execution match: Spider's test-suite rules, BIRD's set comparison, or auto "
+        "(BIRD's when every record came from `sqlft data --source bird`)",
+    )
+    parser.add_argument(
+        "--ves-repeats",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add BIRD's R-VES, timing each matched pair N times (the official uses 100)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         keep_distinct=args.keep_distinct,
         workers=max(1, args.workers),
         with_rouge=not args.no_rouge,
+        semantics=args.semantics,
+        ves_repeats=max(0, args.ves_repeats),
     )
     out = args.out or args.predictions.with_suffix(".eval.json")
     json_path, csv_path = write_report(report, out)

@@ -20,6 +20,7 @@ SOURCES = {
     "sql-create-context": "sqlft.data.create_context:load_create_context",
     "csv": "sqlft.data.user_files:load_user_file",
     "demo": "sqlft.data.demo:load_demo",
+    "bird": "sqlft.data.bird:load_bird",
 }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlft.data import load_examples
-from sqlft.data.records import LoadReport
+from sqlft.data.records import DataError, LoadReport
 from sqlft.jsonl import write_jsonl
 from sqlft.prompts import build_records, length_stats, load_template
 
@@ -94,15 +94,24 @@ def prepare_records(
     limit: int | None = None,
     system: str | None = None,
     value_retrieval: int = 0,
+    descriptions: bool = False,
     **loader_options: Any,
 ) -> Prepared:
-    """Load `source` and turn every example into a prompt/completion record with its schema;
-    `value_retrieval` > 0 adds up to that many database values the question mentions (sqlft.values)."""
+    """Load `source` and turn every example into a prompt/completion record with its schema.
+
+    `value_retrieval` > 0 adds up to that many database values the question mentions (sqlft.values);
+    `descriptions` (BIRD) adds each database's column notes from its description CSVs to the schema.
+    """
     from sqlft.schema import SchemaStore
     from sqlft.values import ValueRetriever
 
     root = source_root(source, path)
-    if root is not None:
+    if source == "bird":
+        from sqlft.data.bird import database_dir, split_file
+
+        db_dir = db_dir or database_dir(split_file(path, split or "dev"), split or "dev")
+        loader_options.setdefault("db_dir", db_dir)
+    elif root is not None:
         db_dir = db_dir or (root / "database" if (root / "database").is_dir() else None)
         tables_json = tables_json or (root / "tables.json" if (root / "tables.json").is_file() else None)
     if source == "spider" and tables_json is not None:
@@ -112,11 +121,20 @@ def prepare_records(
     examples, report = load_examples(source, path, split, strict=strict, limit=limit, **loader_options)
     store = SchemaStore(db_dir=db_dir, tables_json=tables_json, sample_values=sample_values)
     tmpl = load_template(template)
+    schema_for = store.for_example
+    if descriptions:
+        if source != "bird" or db_dir is None:
+            raise DataError(
+                "column descriptions come from BIRD's database_description CSVs. Fix: use --source bird"
+            )
+        from sqlft.data.bird import with_descriptions
+
+        schema_for = with_descriptions(schema_for, Path(db_dir), report)
     retriever = ValueRetriever(value_retrieval, db_dir) if value_retrieval else None
     try:
         records = build_records(
             examples,
-            store.for_example,
+            schema_for,
             report,
             template=tmpl,
             tokenizer=tokenizer,

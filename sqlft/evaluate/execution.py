@@ -8,6 +8,7 @@ compare with Python's `==` (1 == 1.0, 1 != '1'). Deliberate differences, all on 
 queries run read-only with a time limit (the official opens the file read-write and never
 times out), a failing gold is an error for its record (the official stops with an assertion),
 and a folder without a database file is an "unknown db" error (the official scores it a match).
+`Executor(semantics="bird")` scores with BIRD's semantics instead (sqlft.evaluate.bird).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ERROR_LABELS = {
     "unknown_db": "unknown db",
     "context": "context error",
 }
+SEMANTICS = ("spider", "bird")  # what an execution match means: this module's, or sqlft.evaluate.bird's
 MAX_GOLD_ROWS = 1_000_000
 _GOLD_CACHE = 4096  # gold results kept for reuse (candidates of one question share a gold)
 _FAST_CHARS, _FAST_PARENS = 2000, 20  # sqlparse first refuses nesting at ~45
@@ -206,13 +208,23 @@ def database_files(db_dir: str | Path, db_id: str) -> list[Path]:
 class Executor:
     """Runs gold/pred pairs, keeping connections and gold results for reuse within a process."""
 
-    def __init__(self, db_dir: str | Path | None, timeout_s: float = 30.0, keep_distinct: bool = False):
+    def __init__(
+        self,
+        db_dir: str | Path | None,
+        timeout_s: float = 30.0,
+        keep_distinct: bool = False,
+        semantics: str = "spider",
+    ):
         self.db_dir = Path(db_dir) if db_dir is not None else None
         self.timeout_s = timeout_s
         self.keep_distinct = keep_distinct
+        if semantics not in SEMANTICS:
+            raise ValueError(f"unknown semantics {semantics!r}: choose {' or '.join(SEMANTICS)}")
+        self.semantics = semantics
         self._connections: dict[str, sqlite3.Connection] = {}
         self._files: dict[str, list[Path]] = {}
         self._gold: dict[tuple[str, str], list[tuple] | QueryError] = {}
+        self._gold_seconds: dict[tuple[str, str], float] = {}  # BIRD's pair budget: gold time counts
 
     def connections(
         self, db_id: str | None, context: str | list[str] | None
@@ -224,21 +236,35 @@ class Executor:
             if key not in self._connections:
                 if len(self._connections) > 256:
                     self.close()
-                self._connections[key] = connect_memory(context, timeout_s=self.timeout_s)
+                self._connections[key] = self._decoding(connect_memory(context, timeout_s=self.timeout_s))
             return [(key, self._connections[key])]
         if self.db_dir is None:
             raise LookupError("no --db-dir given for a record with a db_id")
         if db_id not in self._files:
-            self._files[db_id] = database_files(self.db_dir, db_id)
+            files = database_files(self.db_dir, db_id)
+            if self.semantics == "bird":  # BIRD runs on <db>/<db>.sqlite only
+                files = [p for p in files if p.name == f"{db_id}.sqlite"]
+                if not files:
+                    raise LookupError(f"no {db_id}.sqlite in {self.db_dir / db_id}")
+            self._files[db_id] = files
         out = []
         for path in self._files[db_id]:
             key = str(path)
             if key not in self._connections:
-                self._connections[key] = connect_readonly(path)
+                self._connections[key] = self._decoding(connect_readonly(path))
             out.append((key, self._connections[key]))
         return out
 
+    def _decoding(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """BIRD's evaluator decodes text as strict UTF-8 (a bad byte is an error, scored 0);
+        Spider's drops bad bytes."""
+        if self.semantics == "bird":
+            conn.text_factory = str
+        return conn
+
     def _clean(self, query: str) -> str:
+        if self.semantics == "bird":  # BIRD runs both queries as written
+            return query
         query = postprocess(query)
         return query if self.keep_distinct else remove_distinct(query)
 
@@ -263,6 +289,10 @@ class Executor:
         return run_query(conn, pred, self.timeout_s, max_rows, truncate=True)
 
     def exec_match(self, pred: str, gold: str, db_id: str | None = None, context=None) -> ExecOutcome:
+        if self.semantics == "bird":
+            from sqlft.evaluate.bird import bird_match
+
+            return bird_match(self, pred, gold, db_id, context)
         try:
             conns = self.connections(db_id, context)
         except LookupError as error:

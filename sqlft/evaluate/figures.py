@@ -1,6 +1,6 @@
-"""Figures from evaluation reports: accuracy by hardness for one run, side-by-side bars for
-several runs, and failures by kind. The backend is left to matplotlib (inline in a notebook,
-Agg on a machine with no display), so the notebooks show the figures they save."""
+"""Figures from evaluation reports: accuracy by hardness (Spider) or difficulty (BIRD) for one run,
+side-by-side bars for several runs, and failures by kind. The backend is left to matplotlib (inline
+in a notebook, Agg on a machine with no display), so the notebooks show the figures they save."""
 
 from __future__ import annotations
 
@@ -10,15 +10,19 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from sqlft.evaluate.report import error_label
+from sqlft.evaluate.hardness import LEVELS
+from sqlft.evaluate.report import breakdown, error_label
 
-GROUPS = ("easy", "medium", "hard", "extra", "all", "non-empty gold")
+GROUPS = (*LEVELS, "all", "non-empty gold")
 
 
 def accuracies(report: dict[str, Any], metric: str = "exec_accuracy") -> dict[str, float]:
-    """Accuracy per hardness level, overall and without empty-gold records (0 where undefined)."""
+    """Accuracy per hardness level (per difficulty for BIRD), overall and without empty-gold
+    records (0 where undefined)."""
     summary = report["summary"]
-    values = {level: summary["by_hardness"].get(level, {}).get(metric) for level in GROUPS[:4]}
+    kind, table = breakdown(summary)
+    levels = [level for level in table if level != "unknown"] if kind == "difficulty" else LEVELS
+    values = {level: table.get(level, {}).get(metric) for level in levels}
     values["all"] = summary.get(metric)
     if metric == "exec_accuracy":
         values["non-empty gold"] = summary.get("exec_accuracy_nonempty_gold")
@@ -57,7 +61,8 @@ def compare_runs(
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(title or f"{metric.replace('_', ' ')} by hardness")
+    kind = breakdown(next(iter(reports.values()))["summary"])[0] if reports else "hardness"
+    ax.set_title(title or f"{metric.replace('_', ' ').replace('exec ', 'execution ').capitalize()} by {kind}")
     if len(runs) > 1:
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -54,5 +54,6 @@ def metric_scores(summary: dict[str, Any]) -> dict[str, Any]:
         "scored": summary["scored"],
         "n": summary["n"],
         "errors": summary["errors"],
+        "semantics": summary.get("semantics", "spider"),
     }
     return {**scores, **summary.get("rouge", {})}

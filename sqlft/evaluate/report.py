@@ -1,5 +1,6 @@
 """Evaluate prediction records and write the report: per-record verdicts, a summary overall and
-by hardness, error counts, ROUGE, as JSON plus CSV, and a printable table.
+by hardness (Spider) or difficulty (BIRD), error counts, ROUGE, as JSON plus CSV, and a printable
+table. The summary names the execution semantics that scored it (`spider` or `bird`).
 
 A prediction record has `gold`, `pred` and `db_id` (or `context`: SQLite statements that build
 an in-memory database); every other field is kept as it came.
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlft.atomic import write_text_atomic
+from sqlft.evaluate.bird import resolve_semantics
 from sqlft.evaluate.exact import exact_match
 from sqlft.evaluate.execution import ERROR_LABELS, Executor
 from sqlft.evaluate.hardness import LEVELS, hardness
@@ -68,15 +70,25 @@ def _bad(where: str, what: str, fix: str) -> dict[str, Any]:
 _worker: Executor | None = None
 
 
-def _init_worker(db_dir: str | None, timeout_s: float, keep_distinct: bool) -> None:
+def _init_worker(db_dir: str | None, timeout_s: float, keep_distinct: bool, semantics: str) -> None:
     global _worker
-    _worker = Executor(db_dir, timeout_s, keep_distinct)
+    _worker = Executor(db_dir, timeout_s, keep_distinct, semantics)
+
+
+def difficulty(record: dict[str, Any]) -> str | None:
+    """BIRD's own grade of a question (simple, moderate, challenging), top level or in `extra`."""
+    extra = record.get("extra") if isinstance(record.get("extra"), dict) else {}
+    value = record.get("difficulty", extra.get("difficulty"))
+    return value if isinstance(value, str) else None
 
 
 def evaluate_record(executor: Executor, record: dict[str, Any]) -> dict[str, Any]:
     """The record with its verdict fields (RESULT_FIELDS) added."""
     out = dict(record)
-    out["hardness"] = hardness(record) if isinstance(record.get("gold"), str) else None
+    graded = difficulty(record)
+    if graded is not None:  # BIRD grades its questions itself: Spider's hardness is not computed
+        out["difficulty"] = graded
+    out["hardness"] = hardness(record) if isinstance(record.get("gold"), str) and graded is None else None
     problem = record_problem(record) if out.get("error_kind") != "input" else None
     if problem:  # API callers skip read_predictions, which marks these already
         out.update(_bad("record", *problem))
@@ -142,9 +154,16 @@ def evaluate_predictions(
     keep_distinct: bool = False,
     workers: int = 1,
     with_rouge: bool = True,
+    semantics: str = "auto",
+    ves_repeats: int = 0,
 ) -> dict[str, Any]:
-    """{"summary": ..., "records": [...]}: every record in order with its verdict fields."""
-    settings = (str(db_dir) if db_dir is not None else None, timeout_s, keep_distinct)
+    """{"summary": ..., "records": [...]}: every record in order with its verdict fields.
+
+    `semantics`: `spider` (test-suite), `bird` (BIRD's set comparison), or `auto`: BIRD's when
+    every record came from the BIRD loader. `ves_repeats` > 0 adds BIRD's R-VES (sqlft.evaluate.ves).
+    """
+    semantics = resolve_semantics(semantics, records)
+    settings = (str(db_dir) if db_dir is not None else None, timeout_s, keep_distinct, semantics)
     if workers > 1 and len(records) > 1:
         from concurrent.futures import ProcessPoolExecutor  # 20 ms of imports a plain run skips
 
@@ -157,8 +176,22 @@ def evaluate_predictions(
             results = [evaluate_record(executor, r) for r in records]
         finally:
             executor.close()
+    if ves_repeats > 0:
+        from sqlft.evaluate.ves import add_ves
+
+        add_ves(results, Executor(*settings), ves_repeats)
     summary = summarize(results, with_rouge=with_rouge)
-    summary["settings"] = {"db_dir": settings[0], "timeout_s": timeout_s, "keep_distinct": keep_distinct}
+    summary["semantics"] = semantics
+    summary["settings"] = {
+        "db_dir": settings[0],
+        "timeout_s": timeout_s,
+        "keep_distinct": keep_distinct,
+        "semantics": semantics,
+    }
+    if ves_repeats > 0:
+        from sqlft.evaluate.ves import summarize_ves
+
+        summary["r_ves"] = summarize_ves(results, ves_repeats)
     return {"summary": summary, "records": results}
 
 
@@ -220,6 +253,8 @@ def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[st
             "exact_accuracy": _rate(sum(bool(r["exact_match"]) for r in group), len(group)),
         }
     summary["by_hardness"] = by_hardness
+    if any(r.get("difficulty") for r in records):
+        summary["by_difficulty"] = _by_difficulty(records, scored)
     for rule in SELECTIONS:
         picked = [r for r in scored if f"{rule}_match" in r]
         if picked:
@@ -231,6 +266,41 @@ def summarize(records: list[dict[str, Any]], with_rouge: bool = True) -> dict[st
         pairs = [(r["pred"], r["gold"]) for r in records if r.get("error_kind") != "input"]
         summary["rouge"] = rouge([p for p, _ in pairs], [g for _, g in pairs])
     return summary
+
+
+def _by_difficulty(records: list[dict[str, Any]], scored: list[dict[str, Any]]) -> dict[str, Any]:
+    """BIRD's table: per difficulty, over scored records as elsewhere, and over every record
+    (`exec_accuracy_all`, an unscored record counting 0 as in BIRD's own evaluator)."""
+    from sqlft.data.bird import DIFFICULTIES
+
+    levels = [
+        *DIFFICULTIES,
+        *sorted({r["difficulty"] for r in records if r.get("difficulty")} - set(DIFFICULTIES)),
+    ]
+    table = {}
+    for level in [*levels, None]:
+        every = [r for r in records if r.get("difficulty") == level]
+        if not every:
+            continue
+        group = [r for r in scored if r.get("difficulty") == level]
+        hits = sum(bool(r["exec_match"]) for r in group)
+        table[level or "unknown"] = {
+            "n": len(group),
+            "exec_match": hits,
+            "exec_accuracy": _rate(hits, len(group)),
+            "exact_accuracy": _rate(sum(bool(r["exact_match"]) for r in group), len(group)),
+            "n_all": len(every),
+            "exec_accuracy_all": _rate(sum(bool(r["exec_match"]) for r in every), len(every)),
+        }
+    return table
+
+
+def breakdown(summary: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The table a report is read by: ("difficulty", ...) for BIRD's graded questions, else
+    ("hardness", ...), Spider's levels."""
+    if summary.get("by_difficulty"):
+        return "difficulty", summary["by_difficulty"]
+    return "hardness", summary.get("by_hardness", {})
 
 
 _SCALAR = str | int | float | bool | None
@@ -268,14 +338,22 @@ def write_report(report: dict[str, Any], path: str | Path) -> tuple[Path, Path]:
     return path, csv_path
 
 
+SEMANTICS_NOTES = {
+    "spider": "Spider's test-suite semantics (bags of rows, columns may be permuted, ORDER BY honoured)",
+    "bird": "BIRD's semantics (sets of rows: order and duplicates ignored, column order counts)",
+}
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
 def format_table(summary: dict[str, Any]) -> str:
     """The summary as a plain-text table for a terminal or a notebook."""
-    lines = [f"{'':<12}{'count':>7}{'exec':>8}{'exact':>8}"]
-    for level, row in summary["by_hardness"].items():
+    semantics = summary.get("semantics")
+    lines = [f"execution match: {SEMANTICS_NOTES[semantics]}"] if semantics in SEMANTICS_NOTES else []
+    lines.append(f"{'':<12}{'count':>7}{'exec':>8}{'exact':>8}")
+    for level, row in breakdown(summary)[1].items():
         lines.append(
             f"{level:<12}{row['n']:>7}{_pct(row['exec_accuracy']):>8}{_pct(row['exact_accuracy']):>8}"
         )
@@ -283,6 +361,16 @@ def format_table(summary: dict[str, Any]) -> str:
         f"{'all':<12}{summary['scored']:>7}{_pct(summary['exec_accuracy']):>8}{_pct(summary['exact_accuracy']):>8}"
         f"   scored {summary['scored']} of {summary['n']}"
     )
+    if semantics == "bird" and summary["scored"] < summary["n"]:
+        lines.append(
+            f"BIRD's own evaluator scores unscored records 0: execution accuracy over all "
+            f"{summary['n']} records {_pct(summary['exec_accuracy_all'])}"
+        )
+    if summary.get("r_ves") and summary["r_ves"]["r_ves"] is not None:
+        row = summary["r_ves"]
+        lines.append(
+            f"R-VES: {row['r_ves']:.2f} ({row['repeats']} timed runs of each matched pair; {row['note']})"
+        )
     if summary["empty_gold"]:
         lines.append(
             f"exec accuracy without empty-gold records: {_pct(summary['exec_accuracy_nonempty_gold'])} "

@@ -31,9 +31,11 @@ Args:
         where a record has no db_id).
     timeout: seconds per query (default 30).
     keep_distinct: do not drop DISTINCT before executing (default False, as the official).
+    semantics: "spider" (test-suite rules, the default) or "bird" (BIRD's set comparison).
     rouge: also report ROUGE (default False).
 Returns:
     execution_accuracy: matches over scored pairs (whose gold ran); None when none were scored.
+    semantics: the execution semantics that scored them.
     execution_accuracy_all: matches over all pairs.
     exact_match: exact matches over scored pairs.
     valid_sql: predictions that ran, over scored pairs.
@@ -79,9 +81,15 @@ class SqlftSql(evaluate.Metric):
         timeout=30.0,
         keep_distinct=False,
         rouge=False,
+        semantics="spider",
     ):
         records = sqlft.evaluate.metric_records(predictions, references, db_ids, contexts, db_dir)
         report = sqlft.evaluate.evaluate_predictions(
-            records, db_dir, timeout_s=timeout, keep_distinct=keep_distinct, with_rouge=rouge
+            records,
+            db_dir,
+            timeout_s=timeout,
+            keep_distinct=keep_distinct,
+            with_rouge=rouge,
+            semantics=semantics,
         )
         return sqlft.evaluate.metric_scores(report["summary"])
