@@ -8,9 +8,11 @@ steps under two data-parallel processes (gpu_check_ddp.py: tiny model of the sam
 as the preset says: NF4, fp16 compute, float32 adapters, paged AdamW 8-bit); generate the Kaggle
 kernels and push each through the `kaggle` package's own checks (nothing is sent); estimate each
 step's hours on 2xT4 and what it writes, against a 12-hour session and 20 GB.
-Default mode needs CUDA (gpu_check_cuda.py adds the GPU runs); without it, exit 2 with one line.
+`--cuda` (the default) runs the GPU checks in a fixed budget (gpu_check_cuda.py); without CUDA it exits
+2 with one line, unless `--dry-run` runs their orchestration on the CPU with every CUDA call recorded.
 
     OMP_NUM_THREADS=1 python benchmarks/gpu_check.py --simulate [--preset NAME] [--no-ddp]
+    python benchmarks/gpu_check.py --cuda [--budget-s 360] [--out FILE] [--dry-run]
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ import argparse
 import functools
 import json
 import math
-import os
-import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -43,14 +43,6 @@ from sqlft.plan import (  # noqa: E402
     setup_from_preset,
 )
 
-BUILD = Path(__file__).resolve().parent.parent / "build"  # ignored: gpu_wheels.sh's wheels, their install
-STACK_FLOORS = {
-    "bitsandbytes": "0.50",
-    "transformers": "5.0",
-    "peft": "0.21",
-    "trl": "1.0",
-    "accelerate": "1.10",
-}
 COUNT_TOLERANCE = 0.01  # the plan leaves out norms and biases: well under 1% of a decoder's parameters
 SPIDER = Path(__file__).resolve().parents[2] / "shared" / "spider"  # Spider dev here, for token counts
 SPIDER_TRAIN_EXAMPLES = 8659  # train_spider.json (7,000) + train_others.json (1,659)
@@ -289,66 +281,39 @@ def simulate(presets: list[str], data_parallel: bool = True) -> dict:
     return result
 
 
-def install_missing_wheels() -> list[str]:
-    """On a GPU machine without sqlft's training stack (or with an older one), install the wheels
-    benchmarks/gpu_wheels.sh fetched into build/gpu_site, offline, ahead of the image's; returns them."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from packaging.version import Version
-
-    def too_old(package: str, floor: str) -> bool:
-        try:
-            return Version(version(package)) < Version(floor)
-        except PackageNotFoundError:
-            return True
-
-    stale = [package for package, floor in STACK_FLOORS.items() if too_old(package, floor)]
-    if not stale:
-        return []
-    wheels = sorted((BUILD / "gpu_wheels").glob("*.whl"))
-    if not wheels:
-        raise SystemExit(
-            f"gpu_check: {', '.join(stale)} missing or too old and no wheels in build/gpu_wheels. "
-            "Fix: bash benchmarks/gpu_wheels.sh where there is internet, and bring build/gpu_wheels along"
-        )
-    site = BUILD / "gpu_site"
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(site)]
-    subprocess.run([*pip, *map(str, wheels)], check=True)
-    sys.path.insert(0, str(site))
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    return stale
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulate", action="store_true", help="the CPU checks only (no CUDA needed)")
+    parser.add_argument("--cuda", action="store_true", help="the GPU checks (the default)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="--cuda's orchestration on a CPU, CUDA calls recorded"
+    )
+    parser.add_argument("--budget-s", type=float, default=360, help="--cuda: seconds for all checks together")
+    parser.add_argument(
+        "--out", help="--cuda: the JSON to write (default benchmarks/results/gpu_check_cuda.json)"
+    )
+    parser.add_argument("--stall", help=argparse.SUPPRESS)  # tests: this check overruns its share
     parser.add_argument("--preset", action="append", help="check only this Kaggle preset (repeatable)")
     parser.add_argument("--no-ddp", action="store_true", help="skip the two-process training runs")
     parser.add_argument("--no-write", action="store_true", help="print the result, write no JSON")
     args = parser.parse_args(argv)
-    if not args.simulate and not torch.cuda.is_available():
-        print(
-            "gpu_check: no CUDA device here; run it on a GPU, or pass --simulate for the CPU checks",
-            file=sys.stderr,
-        )
-        return 2
-    installed = [] if args.simulate else install_missing_wheels()  # before anything imports them
-    result = simulate(args.preset or kaggle_presets(), data_parallel=not args.no_ddp)
-    name = "gpu_check_simulate"
     if not args.simulate:
-        from gpu_check_cuda import cuda_checks
+        if not args.dry_run and not torch.cuda.is_available():
+            print(
+                "gpu_check: no CUDA device here; run it on a GPU, or pass --dry-run (or --simulate)",
+                file=sys.stderr,
+            )
+            return 2
+        from gpu_check_cuda import main as cuda_main
 
-        result["cuda"] = {**cuda_checks(), "installed_from_wheels": installed}
-        result["ok"] = result["ok"] and not result["cuda"]["problems"]
-        name = "gpu_check_cuda"
+        return cuda_main(args.out, args.budget_s, args.dry_run, args.stall)
+    result = simulate(args.preset or kaggle_presets(), data_parallel=not args.no_ddp)
     if args.no_write:
         print(json.dumps(result, indent=1))
     else:
-        print(write_result(name, result))
+        print(write_result("gpu_check_simulate", result))
     for preset, checks in result["presets"].items():
         print(f"{preset}: {'; '.join(checks['problems']) or 'ok'}")
-    if "cuda" in result:
-        print(f"cuda: {'; '.join(result['cuda']['problems']) or 'ok'}")
     return 0 if result["ok"] else 1
 
 

@@ -1,138 +1,129 @@
-"""The CUDA half of gpu_check: what only a GPU shows, on models that need no download.
+"""The CUDA mode of gpu_check: eight checks in a fixed time budget, each in its own process with its
+own share of the budget, the JSON rewritten after each so that a run cut short still returns what
+was done. A check over its share is stopped (its process group killed) and recorded as "timeout".
 
-1. The smoke preset end to end through `sqlft run`.
-2. A T4-emulating run through `sqlft run`: SmolLM2-135M (embedded), NF4 on CUDA, fp16 compute forced
-   (no bf16), paged AdamW 8-bit, gradient checkpointing.
-3. Peak GPU memory per training step of that setup against `sqlft plan`'s estimate for it.
-4. sqlft's generator against `model.generate` at batch 1 and 16 (greedy, fp16, Spider dev prompts).
-Not run yet: no GPU was available where it was written (see README "Before you spend a Kaggle session").
+Every check but data_parallel sees only the first GPU (CUDA_VISIBLE_DEVICES), as one Kaggle process
+does: a Trainer that sees two GPUs would wrap the model in DataParallel. `--dry-run` runs the same
+orchestration on a CPU, each CUDA call recorded as "would run" (gpu_check_steps.Gpu).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from gpu_check_env import REPO, T4, WHEELS, child_env, python
 
-T4_EMULATION = {
-    "model.name": "smollm2-135m",
-    "model.quantization": "nf4",
-    "model.compute_dtype": "fp16",
-    "model.placement": "single",
-    **{f"{phase}.optimizer": "paged_adamw_8bit" for phase in ("phase1", "phase2")},
-    **{f"{phase}.gradient_checkpointing": True for phase in ("phase1", "phase2")},
-}
-GENERATION_PROMPTS = 32
-NEW_TOKENS = 128
+STEPS = Path(__file__).resolve().parent / "gpu_check_steps.py"
+# (check, share of the budget): measured shares will replace these guesses after the first GPU run
+SHARES = (
+    ("environment", 0.12),  # pip-installs 43 MiB of wheels, imports the stack in a fresh process
+    ("nf4_load", 0.10),
+    ("sft_step", 0.12),
+    ("grpo_step", 0.12),
+    ("smoke_run", 0.22),  # five steps of the smoke preset, each loading the model again
+    ("memory_vs_plan", 0.10),
+    ("generation_speed", 0.10),
+    ("data_parallel", 0.12),
+)
+VERDICTS = ("pass", "fail", "skipped", "timeout", "dry-run")
 
 
-def sqlft_run(preset: str, overrides: dict, out: Path) -> dict:
-    """`sqlft run` in a child process; its exit code, seconds and the end of its output."""
-    import json
-
-    command = [sys.executable, "-m", "sqlft.cli", "run", "--preset", preset, "--out", str(out)]
-    for key, value in overrides.items():
-        command += ["-p", f"{key}={json.dumps(value)}"]
+def run_check(name: str, budget_s: float, work: Path, dry_run: bool, stall: bool, first_gpu: str) -> dict:
+    """One check in a child process, stopped after `budget_s`: {name, budget_s, seconds, verdict, detail}."""
+    part = work / f"{name}.json"
+    command = [*python(dry_run), str(STEPS), name, str(work), str(part), f"{budget_s:.0f}"]
+    command += ["--dry-run"] * dry_run + ["--stall"] * stall
+    env = child_env(work, dry_run)
+    if name != "data_parallel":
+        env["CUDA_VISIBLE_DEVICES"] = first_gpu
+    log = work / f"{name}.log"
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
-    return {
-        "command": " ".join(command[1:]),
-        "exit_code": done.returncode,
-        "seconds": round(time.monotonic() - started, 1),
-        "log_tail": (done.stdout + done.stderr)[-2000:] if done.returncode else "",
-    }
-
-
-def peak_memory_vs_plan(run_dir: Path) -> dict:
-    """Train the T4-emulating phase 1 here, reading the peak allocated GPU memory of every step."""
-    from gpu_check_ddp import prepared_run
-    from transformers import TrainerCallback
-
-    from sqlft.plan import ModelShape, estimate, setup_from_preset
-    from sqlft.recipe import train_phase
-
-    peaks: list[float] = []
-
-    class PeakMemory(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kwargs):
-            torch.cuda.reset_peak_memory_stats()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            peaks.append(torch.cuda.max_memory_allocated() / 2**30)
-
-    config, run = prepared_run("smoke", T4_EMULATION, run_dir)
-    model, _, _ = train_phase(config, "phase1", run, callbacks=[PeakMemory()])
-    shape = ModelShape.from_config(model.config.to_dict(), "the loaded model")
-    planned = estimate(shape, setup_from_preset(config, "phase1", gpus=1), config.model.name).per_gpu_gib
-    measured = max(peaks)
-    return {
-        "peak_gib_per_step": [round(p, 3) for p in peaks],
-        "plan_gib": round(planned, 3),
-        "problems": [f"peak {measured:.2f} GiB exceeds the plan's {planned:.2f} GiB"]
-        if measured > planned
-        else [],
-    }
-
-
-def generation_speed() -> dict:
-    """New tokens per second of sqlft's generator and of `model.generate`, batch 1 and 16, and agreement."""
-    from bench_generate import hf_generate, spider_prompts
-
-    from sqlft.generate import generate_sql
-    from sqlft.model import load_model_and_tokenizer
-
-    model, tokenizer = load_model_and_tokenizer(
-        "smollm2-135m", quantization=None, compute_dtype=torch.float16
-    )
-    prompts = spider_prompts(tokenizer, dbs=2, per_db=GENERATION_PROMPTS // 2)
-    rows = []
-    for batch in (1, 16):
-        torch.cuda.synchronize()
-        started = time.monotonic()
-        ours = generate_sql(
-            model, tokenizer, prompts, batch_size=batch, max_new_tokens=NEW_TOKENS, progress=False
+    with log.open("w") as out:
+        child = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
         )
-        torch.cuda.synchronize()
-        ours_s = time.monotonic() - started
-        started = time.monotonic()
-        theirs, their_tokens = hf_generate(model, tokenizer, prompts, batch, NEW_TOKENS)
-        torch.cuda.synchronize()
-        theirs_s = time.monotonic() - started
-        rows.append(
-            {
-                "batch": batch,
-                "sqlft_tokens_s": round(sum(g.num_tokens for g in ours) / ours_s, 1),
-                "generate_tokens_s": round(their_tokens / theirs_s, 1),
-                "same_sql": round(
-                    sum(g.sql == t for g, t in zip(ours, theirs, strict=True)) / len(prompts), 3
-                ),
-            }
-        )
-    return {"prompts": len(prompts), "new_tokens": NEW_TOKENS, "rows": rows, "problems": []}
-
-
-def cuda_checks() -> dict:
-    """Every CUDA check; each one's problems, and the device it ran on."""
-    with tempfile.TemporaryDirectory(prefix="gpu_check_cuda-") as tmp:
-        root = Path(tmp)
-        runs = {
-            "smoke": sqlft_run("smoke", {}, root / "smoke"),
-            "t4_emulation": sqlft_run("smoke", T4_EMULATION, root / "t4"),
+        try:
+            code = child.wait(timeout=budget_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)  # the check and anything it started in its session
+            child.wait()
+            code = None
+    seconds = round(time.monotonic() - started, 1)
+    record = {"name": name, "budget_s": round(budget_s, 1), "seconds": seconds}
+    tail = log.read_text(errors="replace")[-2000:]
+    if code is None:
+        return {
+            **record,
+            "verdict": "timeout",
+            "detail": {"reason": f"over its {budget_s:.0f} s", "log": tail},
         }
-        memory = peak_memory_vs_plan(root / "memory")
+    if not part.is_file():
+        return {**record, "verdict": "fail", "detail": {"exit_code": code, "log": tail}}
+    return {**record, **json.loads(part.read_text())}
+
+
+def write_json(path: Path, result: dict) -> None:
+    """Replace `path` whole, so a reader (or a run killed now) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    os.replace(temporary, path)
+
+
+def run_all(out: Path, budget_s: float, dry_run: bool, stall: str | None = None, only=None) -> dict:
+    """Every check in order within `budget_s`, the JSON at `out` rewritten after each."""
+    from common import environment
+
+    started = time.monotonic()
     result = {
-        "device": torch.cuda.get_device_name(0),
-        "runs": runs,
-        "memory": memory,
-        "generation": generation_speed(),
+        **environment(),
+        "mode": "dry-run (CPU; CUDA calls recorded, not made)" if dry_run else "cuda",
+        "budget_s": budget_s,
+        "t4_emulation": T4,
+        "wheels": WHEELS,
+        "device": None,
+        "checks": [],
     }
-    result["problems"] = [
-        *(f"sqlft run {name} failed (exit {r['exit_code']})" for name, r in runs.items() if r["exit_code"]),
-        *memory["problems"],
-        *result["generation"]["problems"],
-    ]
+    first_gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
+    with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
+        for name, share in SHARES:
+            if only and name not in only:
+                continue
+            left = budget_s - (time.monotonic() - started)
+            if left < 1:
+                result["checks"].append(
+                    {"name": name, "budget_s": 0, "seconds": 0, "verdict": "timeout",
+                     "detail": {"reason": "the run's budget was spent before it"}}
+                )  # fmt: skip
+                write_json(out, result)
+                continue
+            record = run_check(
+                name, min(share * budget_s, left), Path(tmp), dry_run, stall == name, first_gpu
+            )
+            if name == "environment" and isinstance(record["detail"].get("t4"), dict):
+                result["device"] = record["detail"]["t4"]
+            result["checks"].append(record)
+            result["seconds"] = round(time.monotonic() - started, 1)
+            write_json(out, result)
+    result["ok"] = all(c["verdict"] in ("pass", "skipped", "dry-run") for c in result["checks"])
+    write_json(out, result)
     return result
+
+
+def main(out: str | None, budget_s: float, dry_run: bool, stall: str | None = None) -> int:
+    """Run the checks; one line per check; exit 0 when none failed or ran out of time."""
+    name = "gpu_check_dry_run" if dry_run else "gpu_check_cuda"
+    path = Path(out) if out else REPO / "benchmarks" / "results" / f"{name}.json"
+    result = run_all(path, budget_s, dry_run, stall)
+    for check in result["checks"]:
+        reason = check["detail"].get("reason", "") if isinstance(check["detail"], dict) else ""
+        timing = f"{check['seconds']:>6.1f} s / {check['budget_s']:.0f} s"
+        print(f"{check['name']:<17} {check['verdict']:<8} {timing}  {reason}".rstrip())
+    print(f"wrote {path}")
+    return 0 if result["ok"] else 1

@@ -67,6 +67,11 @@ def worker(preset: str, run_dir: str, overrides: dict) -> None:
     """One rank: the real training step, with a callback that records what the rank saw."""
     from transformers import TrainerCallback
 
+    if os.environ.get("GPU_CHECK_T4"):  # gpu_check --cuda: this rank's GPU behaves like a T4
+        from gpu_check_env import emulate_t4
+
+        emulate_t4(int(os.environ["LOCAL_RANK"]))
+
     from sqlft.recipe import setup, train_phase
     from sqlft.train import compute_dtype
 
@@ -108,21 +113,26 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _launch(preset: str, run_dir: Path, overrides: dict, processes: int) -> tuple[int, str]:
-    """torchrun with `processes` gloo workers; on a timeout its session (torchrun and workers) is ended."""
+def _launch(
+    preset: str, run_dir: Path, overrides: dict, processes: int, timeout_s: float, gpus: str | None
+) -> tuple[int, str]:
+    """torchrun with `processes` workers (gloo on the CPU; NCCL, one per GPU of `gpus`, e.g. "0,1", on
+    CUDA); on a timeout its session (torchrun and workers) is ended."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
         __file__, preset, str(run_dir), json.dumps(overrides),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+    if gpus is not None:
+        env.update(CUDA_VISIBLE_DEVICES=gpus, GPU_CHECK_T4="1")
     log = run_dir / "torchrun.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
-            code = process.wait(timeout=TIMEOUT_S)
+            code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGTERM)  # torchrun's workers share its new session's group
             code = process.wait()
@@ -138,8 +148,11 @@ def prepared_run(preset: str, overrides: dict, run_dir: Path):
     return config, run
 
 
-def check_data_parallel(preset: str, run_dir: Path) -> dict:
-    """Run the preset's phase 1 under two processes in `run_dir` and check what they did."""
+def check_data_parallel(
+    preset: str, run_dir: Path, timeout_s: float = TIMEOUT_S, gpus: str | None = None
+) -> dict:
+    """Run the preset's phase 1 under two processes in `run_dir` and check what they did; with `gpus`
+    (e.g. "0,1") on those GPUs, NCCL, fp16 compute, the preset's optimizer."""
     from safetensors.torch import load_file
 
     from sqlft.config import load_preset
@@ -149,7 +162,7 @@ def check_data_parallel(preset: str, run_dir: Path) -> dict:
     overrides = replacements(read_config(original.model.name, hub=False)[0]["model_type"])
     prepared_run(preset, overrides, run_dir)
     processes = 2 if original.model.placement == "ddp" else 1
-    code, log_tail = _launch(preset, run_dir, overrides, processes)
+    code, log_tail = _launch(preset, run_dir, overrides, processes, timeout_s, gpus)
     result: dict = {"replaced": overrides, "processes": processes, "exit_code": code, "problems": []}
     problems = result["problems"]
     ranks = [run_dir / f"rank{r}.json" for r in range(processes)]

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Wheels the CUDA gpu_check needs on a GPU machine that cannot reach PyPI, for Python 3.12 x86-64, into
-# build/gpu_wheels (ignored), at the versions requirements.txt was tested with. What fits in 64 MiB (about
-# 60 MiB in all): bitsandbytes (NF4, paged AdamW 8-bit; 41 MiB, its CUDA kernels), transformers (13 MiB),
-# tokenizers, huggingface_hub, safetensors, peft, trl and accelerate. What does not: torch (the image's
-# CUDA build is used), datasets with pyarrow, sqlglot, papermill, wandb: the GPU image must bring them.
-# gpu_check.py installs these wheels itself (pip install --no-index --no-deps --target build/gpu_site)
-# when bitsandbytes, transformers, peft, trl or accelerate is missing or older than sqlft needs.
+# The wheels `gpu_check.py --cuda` needs on the GPU machine (Python 3.12 x86-64, torch 2.11 and
+# transformers 5.17 preinstalled, no network): exactly what the check imports and that image lacks,
+# gpu_check_env.WHEELS at its versions (a test keeps the two lists equal), into build/gpu_wheels
+# (ignored by git; carry it with the repository). bitsandbytes is 41 MiB of CUDA kernels; all together
+# about 44 MiB, under the 56 MiB the repository's 64 MiB leave. The check installs them itself,
+# offline, into build/gpu_site. Left out: transformers (13 MiB; the image's 5.17 is used), papermill
+# and the notebook stack (the smoke check calls the notebooks' recipe steps), W&B, the embedded model.
 set -euo pipefail
 out="${1:-build/gpu_wheels}"
 mkdir -p "$out"
 pip download --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
-    --dest "$out" "bitsandbytes==0.50.2" "transformers==5.23.0" "tokenizers>=0.22,<0.24" \
-    "huggingface_hub>=1,<3" "safetensors>=0.6" "peft==0.21.2" "trl==1.16.0" "accelerate==1.15.0"
-du -sh "$out"
+    --platform manylinux2014_x86_64 --dest "$out" \
+    "bitsandbytes==0.50.2" "trl==1.16.0" "datasets==5.2.0" "dill==0.4.1" "multiprocess==0.70.19" \
+    "xxhash==4.1.0" "sqlglot==30.30.0"
+du -ch "$out"/*.whl | tail -1

@@ -1,0 +1,243 @@
+"""The GPU machine gpu_check is written for: what its image holds, the wheels carried to it, the T4 it
+emulates, and a guard that records every file a check reads outside the repository.
+
+The image (Python 3.12, torch 2.11, transformers 5.17, no network) lacks trl, bitsandbytes, datasets
+and sqlglot; benchmarks/gpu_wheels.sh fetches them into build/gpu_wheels, which travels with the
+repository, and `install_wheels` installs them offline into build/gpu_site. The CPU dry run builds
+`image_site`: a folder of links to only the image's and the wheels' packages (and what they require),
+so that importing the CUDA mode under `python -S` fails here exactly where it would fail there.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+WHEELS_DIR = BUILD / "gpu_wheels"  # gpu_wheels.sh writes here; ignored by git, carried to the machine
+SITE = BUILD / "gpu_site"  # where the carried wheels are installed, first on the children's path
+GIB = 2**30
+# The GPU image's packages (issue 24); what they require comes with them.
+IMAGE = (
+    "accelerate", "peft", "transformers", "torch", "numpy", "pandas", "pyarrow", "matplotlib", "pyyaml",
+    "tqdm", "safetensors", "tokenizers", "huggingface-hub", "sentencepiece", "jinja2", "psutil", "pytest",
+)  # fmt: skip
+# What the CUDA mode imports and the image lacks: gpu_wheels.sh fetches exactly these, at these versions.
+WHEELS = {
+    "bitsandbytes": "0.50.2",  # NF4, paged AdamW 8-bit: 41 MiB of CUDA kernels
+    "trl": "1.16.0",
+    "datasets": "5.2.0",  # TRL's trainers take a datasets.Dataset
+    "dill": "0.4.1",  # datasets' own requirements that the image lacks
+    "multiprocess": "0.70.19",
+    "xxhash": "4.1.0",
+    "sqlglot": "30.30.0",  # sqlft.schema parses DDL with it (the pure-Python build: no sqlglotc)
+}
+# Python modules CUDA mode imports, by the distribution that provides them (the image and the wheels).
+CUDA_IMPORTS = (
+    "torch", "torch.distributed.run", "transformers", "peft", "accelerate", "trl", "trl.trainer.sft_trainer",
+    "bitsandbytes", "bitsandbytes.optim", "datasets", "sqlglot", "safetensors.torch",
+    "sqlft.model", "sqlft.lora", "sqlft.train", "sqlft.rl", "sqlft.recipe", "sqlft.generate", "sqlft.plan",
+    "sqlft.testing", "sqlft.evaluate", "sqlft.callbacks", "sqlft.modelcard", "sqlft.data.prepare",
+    "sqlft.constrained", "gpu_check_steps", "gpu_check_precision", "gpu_check_ddp", "bench_generate",
+)  # fmt: skip
+T4 = {"memory_gib": 15.0, "compute_dtype": "fp16", "bf16": False, "flash_sdp": False, "attention": "sdpa"}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_closure(names) -> set[str]:
+    """`names` and everything they require (no extras), as installed on this machine."""
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), [canonical(n) for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = md.requires(name) or []
+        except md.PackageNotFoundError:
+            continue
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(canonical(req.name))
+    return seen
+
+
+def origins() -> dict[str, str]:
+    """Each allowed distribution -> "image" or "wheel" (what a wheel requires from the image: image)."""
+    image = requirement_closure(IMAGE)
+    wheels = requirement_closure(WHEELS) - image
+    return {**{n: "image" for n in image}, **{n: "wheel" for n in wheels}}
+
+
+def image_site(dest: Path) -> Path:
+    """Links to the top-level modules (and metadata) of only the image's and the wheels' distributions."""
+    if dest.is_dir():
+        return dest
+    dest.mkdir(parents=True)
+    for name in origins():
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue  # required by a package but not installed here: the image brings it or nothing needs it
+        tops = {f.parts[0] for f in dist.files or [] if f.parts and f.parts[0] not in ("..", "__pycache__")}
+        for top in tops:
+            source = Path(dist.locate_file(top))
+            if source.exists() and not (dest / top).exists() and not top.endswith(".pth"):
+                (dest / top).symlink_to(source)
+    return dest
+
+
+def import_audit(dry_run: bool, work: Path) -> dict:
+    """Import every module of CUDA_IMPORTS in a fresh process (dry run: under `python -S` with only the
+    image's and the wheels' packages on the path); which distribution each imported module came from."""
+    done = subprocess.run(
+        [*python(dry_run), __file__, "--imports"],
+        capture_output=True,
+        text=True,
+        env=child_env(work, dry_run),
+        timeout=300,
+    )
+    if done.returncode:
+        return {"problems": [f"importing the CUDA mode failed: {done.stderr.strip()[-1500:]}"]}
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    allowed = origins()
+    by_origin: dict[str, list[str]] = {"image": [], "wheel": [], "not in the image's list or the wheels": []}
+    for dist in sorted(set(imported.values())):
+        by_origin[allowed.get(dist, "not in the image's list or the wheels")].append(dist)
+    missing = by_origin["not in the image's list or the wheels"]
+    problems = [f"imported but neither in the image nor in the wheels: {missing}"] if missing else []
+    return {"distributions": by_origin, "modules": len(imported), "problems": problems}
+
+
+def _imported_distributions() -> dict[str, str]:
+    """Import CUDA_IMPORTS; each third-party top-level module now loaded -> its distribution."""
+    import importlib
+
+    for name in CUDA_IMPORTS:
+        importlib.import_module(name)
+    owners = md.packages_distributions()
+    local = {"sqlft", "benchmarks", *(p.stem for p in (REPO / "benchmarks").glob("*.py"))}
+    found = {}
+    for module in sorted({m.split(".")[0] for m in sys.modules}):
+        if module in sys.stdlib_module_names or module in local or module.startswith("_"):
+            continue
+        if module in owners:
+            found[module] = canonical(owners[module][0])
+    return found
+
+
+def python(dry_run: bool) -> list[str]:
+    """The interpreter of a check process: in a dry run without site-packages (`image_site` stands in)."""
+    return [sys.executable, "-S"] if dry_run else [sys.executable]
+
+
+def child_env(work: Path, dry_run: bool) -> dict[str, str]:
+    """The environment of every check process: the repository and the carried wheels first on the path
+    (in a dry run, the image's packages only), every cache and temporary file inside the run's work
+    folder, no W&B, no hub."""
+    env = dict(os.environ)
+    path = [str(SITE), str(REPO), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")]
+    if dry_run:
+        path = [str(REPO), str(REPO / "benchmarks"), str(image_site(work / "image_site"))]
+    cache = work / "cache"
+    (work / "tmp").mkdir(parents=True, exist_ok=True)
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in path if p),
+        TMPDIR=str(work / "tmp"),
+        SQLFT_CACHE=str(cache / "sqlft"),
+        HF_HOME=str(cache / "hf"),
+        XDG_CACHE_HOME=str(cache),
+        MPLCONFIGDIR=str(cache / "matplotlib"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        WANDB_MODE="disabled",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def install_wheels(dry_run: bool) -> dict:
+    """Install the carried wheels of the distributions this Python lacks, offline, into build/gpu_site."""
+    lacking = []
+    for name in WHEELS:
+        try:
+            md.version(name)
+        except md.PackageNotFoundError:
+            lacking.append(name)
+    wheels = {canonical(p.name.split("-")[0]): p for p in WHEELS_DIR.glob("*.whl")}
+    result = {"lacking": lacking, "carried": sorted(wheels), "problems": []}
+    absent = [n for n in lacking if canonical(n) not in wheels]
+    if absent:
+        result["problems"].append(
+            f"{absent} missing here and not in {WHEELS_DIR}. "
+            "Fix: bash benchmarks/gpu_wheels.sh where there is internet, and carry build/gpu_wheels"
+        )
+    chosen = [str(wheels[canonical(n)]) for n in lacking if canonical(n) in wheels]
+    command = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(SITE)]
+    result["command"] = " ".join([*command[2:], *(Path(c).name for c in chosen)])
+    if dry_run:
+        result["would_run"] = result.pop("command")
+    elif chosen:
+        done = subprocess.run([*command, *chosen], capture_output=True, text=True, timeout=240)
+        if done.returncode:
+            result["problems"].append(f"pip install failed: {done.stderr.strip()[-800:]}")
+    return result
+
+
+def emulate_t4(device: int = 0) -> dict:
+    """Make this process's GPU behave like a Kaggle T4 where it matters to sqlft: a 15 GiB memory cap,
+    no bf16 (fp16 compute), no flash-attention SDPA kernel (a T4 runs sdpa's memory-efficient one)."""
+    import torch
+
+    props = torch.cuda.get_device_properties(device)
+    fraction = min(1.0, T4["memory_gib"] * GIB / props.total_memory)
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    torch.backends.cuda.enable_flash_sdp(False)
+    torch.cuda.is_bf16_supported = lambda *args, **kwargs: False  # what a Turing GPU answers
+    return {
+        "device": props.name,
+        "capability": f"{props.major}.{props.minor}",
+        "total_gib": round(props.total_memory / GIB, 1),
+        "gpus": torch.cuda.device_count(),
+        "memory_fraction": round(fraction, 4),
+        "emulated": dict(T4),
+    }
+
+
+def guard_reads(work: Path) -> list[str]:
+    """Record (in the returned list) every file opened outside the repository, the Python installation,
+    system folders and the run's work folder: a self-contained check reads nothing else."""
+    roots = [REPO, work, Path("/proc"), Path("/sys"), Path("/dev"), Path("/etc")]
+    roots += [Path("/usr"), Path("/lib"), Path("/lib64"), Path(sys.prefix), Path(sys.base_prefix)]
+    roots += [Path(p) for p in sysconfig.get_paths().values()] + [Path(p) for p in sys.path if p]
+    roots = [r.resolve() for r in roots]
+    outside: list[str] = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        path = Path(os.fsdecode(args[0])).resolve()
+        if not any(path.is_relative_to(root) for root in roots) and str(path) not in outside:
+            outside.append(str(path))
+
+    sys.addaudithook(hook)
+    return outside
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--imports"]:
+    sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
+    print(json.dumps(_imported_distributions()))
