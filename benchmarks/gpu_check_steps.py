@@ -193,6 +193,8 @@ def _recipe_run(overrides: dict, out: Path) -> dict:
     model, tokenizer = recipe.load_model(config)
     where = sorted({str(p.device) for p in model.parameters()})
     reports = {"baseline": recipe.predict_and_score(config, model, tokenizer, dev, run, "baseline")}
+    run.mark_done("baseline", exec_accuracy=reports["baseline"]["summary"]["exec_accuracy"])
+    steps = {}
     for phase in recipe.PHASES:
         if phase == "phase3" and not recipe.phase3_enabled(config, run):
             continue
@@ -201,9 +203,11 @@ def _recipe_run(overrides: dict, out: Path) -> dict:
         _, dev = recipe.prepare_phase(config, phase, run, tokenizer)
         model, tokenizer, trained = recipe.train_phase(config, phase, run)
         reports[phase] = recipe.predict_and_score(config, model, tokenizer, dev, run, phase)
-        reports[phase]["steps_trained"] = trained.global_step
-    keys = ("execution_accuracy", "valid_sql", "steps_trained")
-    summary = {s: {k: r[k] for k in keys if k in r} for s, r in reports.items()}
+        run.mark_done(phase, exec_accuracy=reports[phase]["summary"]["exec_accuracy"])
+        steps[phase] = trained.global_step
+    summary = {
+        s: {"exec_accuracy": r["summary"]["exec_accuracy"], "steps": steps.get(s)} for s, r in reports.items()
+    }
     problems = [f"the model sat on {where}, not cuda:0"] if where != ["cuda:0"] else []
     problems += [f"{p}: no adapter saved" for p in recipe.PHASES if not run.adapter(p).is_dir()]
     return {"devices": where, "steps": summary, "problems": problems}

@@ -504,6 +504,24 @@ def gpu_check_section(r: dict) -> list[str]:
     return [*lines, ""]
 
 
+def gpu_check_cuda_section(r: dict) -> list[str]:
+    """benchmarks/gpu_check.py --cuda: each check's verdict and time on the real device, T4 emulated."""
+    device = r.get("device") or {}
+    lines = [
+        f"**GPU check** ({ran(r)}) on {device.get('device', 'an unrecorded device')} "
+        f"({device.get('gpus', '?')} GPU(s)), emulating a T4 ({r['t4_emulation']['memory_gib']:g} GiB, "
+        f"fp16, no flash SDPA), {r['budget_s']:g} s budget:",
+        "",
+        "| check | verdict | seconds / share | reason |",
+        "|---|---|---:|---|",
+    ]
+    for c in r["checks"]:
+        reason = c["detail"].get("reason", "") if isinstance(c["detail"], dict) else ""
+        timing = f"{c['seconds']:.0f} / {c['budget_s']:.0f}"
+        lines.append(f"| {c['name']} | {c['verdict']} | {timing} | {reason} |")
+    return [*lines, ""]
+
+
 SECTIONS = {
     "bench_demo": demo_section,
     "bench_learning": learning_section,
@@ -525,6 +543,7 @@ SECTIONS = {
     "bench_peers": peers_section,
     "bench_gguf": gguf_section,
     "gpu_check_simulate": gpu_check_section,
+    "gpu_check_cuda": gpu_check_cuda_section,
 }
 
 
