@@ -65,6 +65,7 @@ def optimizer_name(optimizer) -> str:
 
 def worker(preset: str, run_dir: str, overrides: dict) -> None:
     """One rank: the real training step, with a callback that records what the rank saw."""
+    import torch
     from transformers import TrainerCallback
 
     if os.environ.get("GPU_CHECK_T4"):  # gpu_check --cuda: this rank's GPU behaves like a T4
@@ -91,6 +92,7 @@ def worker(preset: str, run_dir: str, overrides: dict) -> None:
                 ),
                 trainer_fp16=args.fp16,
                 world_size=args.world_size,
+                backend=torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
             )
 
         def on_evaluate(self, args, state, control, **kwargs):
@@ -114,18 +116,18 @@ def _free_port() -> int:
 
 
 def _launch(
-    preset: str, run_dir: Path, overrides: dict, processes: int, timeout_s: float, gpus: str | None
+    preset: str, run_dir: Path, overrides: dict, processes: int, timeout_s: float, cuda: bool
 ) -> tuple[int, str]:
-    """torchrun with `processes` workers (gloo on the CPU; NCCL, one per GPU of `gpus`, e.g. "0,1", on
-    CUDA); on a timeout its session (torchrun and workers) is ended."""
+    """torchrun with `processes` workers (gloo on the CPU; on CUDA NCCL, one GPU each, T4-emulating);
+    on a timeout its session (torchrun and workers) is ended."""
     command = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
         "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
         __file__, preset, str(run_dir), json.dumps(overrides),
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-    if gpus is not None:
-        env.update(CUDA_VISIBLE_DEVICES=gpus, GPU_CHECK_T4="1")
+    if cuda:
+        env["GPU_CHECK_T4"] = "1"
     log = run_dir / "torchrun.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -148,11 +150,9 @@ def prepared_run(preset: str, overrides: dict, run_dir: Path):
     return config, run
 
 
-def check_data_parallel(
-    preset: str, run_dir: Path, timeout_s: float = TIMEOUT_S, gpus: str | None = None
-) -> dict:
-    """Run the preset's phase 1 under two processes in `run_dir` and check what they did; with `gpus`
-    (e.g. "0,1") on those GPUs, NCCL, fp16 compute, the preset's optimizer."""
+def check_data_parallel(preset: str, run_dir: Path, timeout_s: float = TIMEOUT_S, cuda: bool = False) -> dict:
+    """Run the preset's phase 1 under two processes in `run_dir` and check what they did; with `cuda`
+    on the first two GPUs, NCCL, as the preset says (fp16 compute, its optimizer)."""
     from safetensors.torch import load_file
 
     from sqlft.config import load_preset
@@ -162,7 +162,7 @@ def check_data_parallel(
     overrides = replacements(read_config(original.model.name, hub=False)[0]["model_type"])
     prepared_run(preset, overrides, run_dir)
     processes = 2 if original.model.placement == "ddp" else 1
-    code, log_tail = _launch(preset, run_dir, overrides, processes, timeout_s, gpus)
+    code, log_tail = _launch(preset, run_dir, overrides, processes, timeout_s, cuda)
     result: dict = {"replaced": overrides, "processes": processes, "exit_code": code, "problems": []}
     problems = result["problems"]
     ranks = [run_dir / f"rank{r}.json" for r in range(processes)]

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,6 +162,7 @@ def child_env(work: Path, dry_run: bool) -> dict[str, str]:
         HF_HOME=str(cache / "hf"),
         XDG_CACHE_HOME=str(cache),
         MPLCONFIGDIR=str(cache / "matplotlib"),
+        TRITON_CACHE_DIR=str(cache / "triton"),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         WANDB_MODE="disabled",
@@ -171,7 +173,8 @@ def child_env(work: Path, dry_run: bool) -> dict[str, str]:
 
 
 def install_wheels(dry_run: bool) -> dict:
-    """Install the carried wheels of the distributions this Python lacks, offline, into build/gpu_site."""
+    """Unpack the carried wheels of the distributions this Python lacks into build/gpu_site, offline
+    (a wheel is a zip of its installed files: no pip, no index, no dependency resolution)."""
     lacking = []
     for name in WHEELS:
         try:
@@ -186,15 +189,13 @@ def install_wheels(dry_run: bool) -> dict:
             f"{absent} missing here and not in {WHEELS_DIR}. "
             "Fix: bash benchmarks/gpu_wheels.sh where there is internet, and carry build/gpu_wheels"
         )
-    chosen = [str(wheels[canonical(n)]) for n in lacking if canonical(n) in wheels]
-    command = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--target", str(SITE)]
-    result["command"] = " ".join([*command[2:], *(Path(c).name for c in chosen)])
-    if dry_run:
-        result["would_run"] = result.pop("command")
-    elif chosen:
-        done = subprocess.run([*command, *chosen], capture_output=True, text=True, timeout=240)
-        if done.returncode:
-            result["problems"].append(f"pip install failed: {done.stderr.strip()[-800:]}")
+    chosen = [wheels[canonical(n)] for n in lacking if canonical(n) in wheels]
+    key = "would_unpack" if dry_run else "unpacked"
+    result[key] = [f"{w.name} -> {SITE.relative_to(REPO)}" for w in chosen]
+    if not dry_run:
+        for wheel in chosen:
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(SITE)
     return result
 
 

@@ -72,7 +72,7 @@ def _scaled_step(
             scaler.update()
             trainer.optimizer.zero_grad(set_to_none=True)
             scales.append(scaler.get_scale())
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     except (RuntimeError, NotImplementedError) as error:
         problems.append(f"the fp16 autocast + grad scaler step failed: {error}")
         return

@@ -364,8 +364,10 @@ def check_data_parallel(gpu: Gpu, work: Path, budget_s: float) -> tuple[str, dic
     preset = PHASE3_PRESET  # placement ddp, the family of the smallest Kaggle model
     result = gpu(
         f"torchrun 2 NCCL processes, {preset} phase 1 on its tiny family model",
-        two_processes, preset, work / "ddp", budget_s - 10, "0,1",
+        two_processes, preset, work / "ddp", budget_s - 10, True,
     )  # fmt: skip
+    if result is not None and any(r.get("backend") != "nccl" for r in result.get("ranks", [])):
+        result["problems"].append(f"backend {[r.get('backend') for r in result['ranks']]}, not NCCL")
     return _verdict(gpu, {"preset": preset, "run": result})
 
 
@@ -414,8 +416,8 @@ def main(name: str, work: Path, part: Path, dry_run: bool, budget_s: float, stal
         verdict, detail = check(gpu, work, budget_s) if name == "data_parallel" else check(gpu, work)
     except Exception:  # a check that raises fails; the run goes on with the next one
         verdict, detail = "fail", {"error": traceback.format_exc()[-3000:]}
-    if outside:
-        verdict = "fail"
+    if outside:  # a dry run must read nothing else; on the GPU machine it is recorded only
+        verdict = "fail" if dry_run else verdict
         detail["read_outside_repository"] = outside
     part.write_text(json.dumps({"verdict": verdict, "detail": detail}, indent=1, default=str))
 
