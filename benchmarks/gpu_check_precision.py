@@ -132,20 +132,23 @@ def check_precision_chain(preset_name: str, output_dir: str, device: str = "cpu"
     return result
 
 
-def check_grpo_precision_chain(preset_name: str, output_dir: str, device: str = "cpu") -> dict:
+def check_grpo_precision_chain(
+    preset_name: str, output_dir: str, device: str = "cpu", full: bool | None = None
+) -> dict:
     """The same for phase 3: the preset's GRPO trainer (TRL casts a quantised model's adapters to
     bf16; sqlft casts them back), its completions generated and rewarded, then one fp16 step of
     GRPO's loss. On the CPU the step is small (16-token completions, two questions' groups); on
-    CUDA it has the preset's own batch, group size and completion length. The advantages are set to
-    +1/-1 in turn: the tiny model's completions all fail
-    alike, which would leave no gradient to carry through the scaler (the loss then reads 0, the
+    CUDA (or with `full`) it has the preset's own batch, group size and completion length. The
+    advantages are set to +1/-1 in turn: the tiny model's completions all fail alike, which would
+    leave no gradient to carry through the scaler (the loss then reads 0, the
     two signs cancelling, while its gradient does not)."""
     from sqlft.rl import RLConfig, SQLReward, build_grpo_trainer
     from sqlft.testing import CORPUS, SCHEMA_DDL, chat_prompt
 
     config, model, tokenizer = _tiny_of_family(preset_name, device)
     p = config.phase3
-    rows = p.num_generations * 2 if device == "cpu" else p.batch_size
+    full = device != "cpu" if full is None else full
+    rows = p.batch_size if full else p.num_generations * 2
     records = [
         {"prompt": chat_prompt(tokenizer, q), "sql": s, "context": SCHEMA_DDL, "db_id": None}
         for q, s in CORPUS[:4]
@@ -159,7 +162,7 @@ def check_grpo_precision_chain(preset_name: str, output_dir: str, device: str = 
         batch_size=rows,
         grad_accum=1,  # one device step: generation, reward, loss
         generation_batch_size=0,
-        max_completion_length=16 if device == "cpu" else p.max_completion_length,
+        max_completion_length=p.max_completion_length if full else 16,
     )
     reward = SQLReward(None, timeout_s=5.0)
     try:

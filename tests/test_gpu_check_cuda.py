@@ -142,3 +142,21 @@ def test_dry_run_records_cuda_calls_and_a_problem_fails_a_check():
     assert real("add", lambda a, b: a + b, 1, 2) == 3
     assert _verdict(real, {"x": {"problems": []}})[0] == "pass"
     assert _verdict(real, {"x": {"problems": ["lora_B did not move"]}})[0] == "fail"
+
+
+def test_carried_wheels_are_unpacked_offline_into_the_site_folder(tmp_path, monkeypatch):
+    import zipfile
+
+    wheels, site = tmp_path / "wheels", tmp_path / "site"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "no_such_package_sqlft-1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("no_such_package_sqlft/__init__.py", "VALUE = 42\n")
+    monkeypatch.setattr(gpu_check_env, "WHEELS", {"no-such-package-sqlft": "1.0"})
+    monkeypatch.setattr(gpu_check_env, "WHEELS_DIR", wheels)
+    monkeypatch.setattr(gpu_check_env, "SITE", site)
+    monkeypatch.setattr(gpu_check_env, "REPO", tmp_path)
+    result = gpu_check_env.install_wheels(dry_run=False)
+    assert not result["problems"] and result["unpacked"] == [
+        "no_such_package_sqlft-1.0-py3-none-any.whl -> site"
+    ]
+    assert (site / "no_such_package_sqlft" / "__init__.py").read_text() == "VALUE = 42\n"
