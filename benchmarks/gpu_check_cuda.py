@@ -1,6 +1,7 @@
 """The CUDA mode of gpu_check: eight checks in a fixed time budget, each in its own process with its
-own share of the budget, the JSON rewritten after each so that a run cut short still returns what
-was done. A check over its share is stopped (its process group killed) and recorded as "timeout".
+own share of the budget (plus whatever the checks before it left unspent), the JSON rewritten after
+each so that a run cut short still returns what was done. A check over its limit is stopped (its
+process group killed) and recorded as "timeout".
 
 Every check but data_parallel sees only the first GPU (CUDA_VISIBLE_DEVICES), as one Kaggle process
 does: a Trainer that sees two GPUs would wrap the model in DataParallel. `--dry-run` runs the same
@@ -65,7 +66,10 @@ def run_check(name: str, budget_s: float, work: Path, dry_run: bool, stall: bool
         }
     if not part.is_file():
         return {**record, "verdict": "fail", "detail": {"exit_code": code, "log": tail}}
-    return {**record, **json.loads(part.read_text())}
+    record |= json.loads(part.read_text())
+    if record["verdict"] == "fail":  # the first GPU run is rare: keep what the check printed
+        record["detail"]["log"] = tail
+    return record
 
 
 def write_json(path: Path, result: dict) -> None:
@@ -91,21 +95,17 @@ def run_all(out: Path, budget_s: float, dry_run: bool, stall: str | None = None,
         "checks": [],
     }
     first_gpu = os.environ.get("CUDA_VISIBLE_DEVICES", "0").split(",")[0]
+    shares = [(name, share) for name, share in SHARES if not only or name in only]
     with tempfile.TemporaryDirectory(prefix="gpu_check-") as tmp:
-        for name, share in SHARES:
-            if only and name not in only:
-                continue
-            left = budget_s - (time.monotonic() - started)
-            if left < 1:
-                result["checks"].append(
-                    {"name": name, "budget_s": 0, "seconds": 0, "verdict": "timeout",
-                     "detail": {"reason": "the run's budget was spent before it"}}
-                )  # fmt: skip
-                write_json(out, result)
-                continue
-            record = run_check(
-                name, min(share * budget_s, left), Path(tmp), dry_run, stall == name, first_gpu
-            )
+        for index, (name, share) in enumerate(shares):
+            # its share plus what the checks before it left unspent; the later checks' shares stay theirs
+            later = budget_s * sum(share for _, share in shares[index + 1 :])
+            limit = budget_s - (time.monotonic() - started) - later
+            if limit < 1:
+                record = {"name": name, "budget_s": 0, "seconds": 0, "verdict": "timeout",
+                          "detail": {"reason": "the checks before it spent its share"}}  # fmt: skip
+            else:
+                record = run_check(name, limit, Path(tmp), dry_run, stall == name, first_gpu)
             if name == "environment" and isinstance(record["detail"].get("t4"), dict):
                 result["device"] = record["detail"]["t4"]
             result["checks"].append(record)

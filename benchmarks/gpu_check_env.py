@@ -113,7 +113,8 @@ def import_audit(dry_run: bool, work: Path) -> dict:
     )
     if done.returncode:
         return {"problems": [f"importing the CUDA mode failed: {done.stderr.strip()[-1500:]}"]}
-    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    imported = report["modules"]
     allowed = origins()
     by_origin: dict[str, list[str]] = {"image": [], "wheel": [], "not in the image's list or the wheels": []}
     for dist in sorted(set(imported.values())):
@@ -123,7 +124,8 @@ def import_audit(dry_run: bool, work: Path) -> dict:
     problems = (
         [f"imported but neither in the image nor in the wheels: {missing}"] if missing and dry_run else []
     )
-    return {"distributions": by_origin, "modules": len(imported), "problems": problems}
+    versions = report["versions"]
+    return {"distributions": by_origin, "versions": versions, "modules": len(imported), "problems": problems}
 
 
 def _imported_distributions() -> dict[str, str]:
@@ -244,4 +246,9 @@ def guard_reads(work: Path) -> list[str]:
 
 if __name__ == "__main__" and sys.argv[1:] == ["--imports"]:
     sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-    print(json.dumps(_imported_distributions()))
+    modules = _imported_distributions()
+    versions = {name: md.version(name) for name in sorted(set(modules.values()) & {*IMAGE, *WHEELS})}
+    import torch
+
+    versions["torch.version.cuda"] = torch.version.cuda
+    print(json.dumps({"modules": modules, "versions": versions}))
