@@ -40,6 +40,9 @@ WHEELS = {
     "xxhash": "4.1.0",
     "sqlglot": "30.30.0",  # sqlft.schema parses DDL with it (the pure-Python build: no sqlglotc)
 }
+# Image packages a wheel above may need newer than the image's: carried too, unpacked only then
+# (transformers 5.17 needs huggingface-hub<2, datasets 5.2 >=1.31; 1.33 with both imported here)
+FALLBACKS = {"huggingface-hub": "1.33.0"}
 # Python modules CUDA mode imports, by the distribution that provides them (the image and the wheels).
 CUDA_IMPORTS = (
     "torch", "torch.distributed.run", "transformers", "peft", "accelerate", "trl", "trl.trainer.sft_trainer",
@@ -177,15 +180,40 @@ def child_env(work: Path, dry_run: bool) -> dict[str, str]:
     return env
 
 
+def _installed(name: str) -> str | None:
+    try:
+        return md.version(name)
+    except md.PackageNotFoundError:
+        return None
+
+
+def unmet_requirements(wheel: Path) -> list:
+    """(Requirement, installed version) for each requirement of `wheel` on a package outside WHEELS
+    that this Python's version does not meet (e.g. datasets 5.2 needs huggingface-hub>=1.31)."""
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(wheel) as archive:
+        meta = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
+        lines = archive.read(meta).decode().splitlines() if meta else []
+    unmet = []
+    for line in lines:
+        if not line.startswith("Requires-Dist:"):
+            continue
+        req = Requirement(line.removeprefix("Requires-Dist:").strip())
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        have = _installed(req.name)
+        outside = canonical(req.name) not in map(canonical, WHEELS)
+        if outside and have is not None and not req.specifier.contains(have, prereleases=True):
+            unmet.append((req, have))
+    return unmet
+
+
 def install_wheels(dry_run: bool) -> dict:
     """Unpack the carried wheels of the distributions this Python lacks into build/gpu_site, offline
-    (a wheel is a zip of its installed files: no pip, no index, no dependency resolution)."""
-    lacking = []
-    for name in WHEELS:
-        try:
-            md.version(name)
-        except md.PackageNotFoundError:
-            lacking.append(name)
+    (a wheel is a zip of its installed files: no pip, no index, no dependency resolution); then a
+    FALLBACKS wheel where the image's version of that package is too old for them."""
+    lacking = [name for name in WHEELS if _installed(name) is None]
     wheels = {canonical(p.name.split("-")[0]): p for p in WHEELS_DIR.glob("*.whl")}
     result = {"lacking": lacking, "carried": sorted(wheels), "problems": []}
     absent = [n for n in lacking if canonical(n) not in wheels]
@@ -195,6 +223,10 @@ def install_wheels(dry_run: bool) -> dict:
             "Fix: bash benchmarks/gpu_wheels.sh where there is internet, and carry build/gpu_wheels"
         )
     chosen = [wheels[canonical(n)] for n in lacking if canonical(n) in wheels]
+    unmet = [(w.name, req, have) for w in chosen for req, have in unmet_requirements(w)]
+    result["unmet_requirements"] = [f"{w} needs {req}, the image has {have}" for w, req, have in unmet]
+    needed = {canonical(req.name) for _, req, _ in unmet} & set(map(canonical, FALLBACKS))
+    chosen += [wheels[name] for name in sorted(needed) if name in wheels]
     key = "would_unpack" if dry_run else "unpacked"
     result[key] = [f"{w.name} -> {SITE.relative_to(REPO)}" for w in chosen]
     if not dry_run:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The wheels `gpu_check.py --cuda` needs on the GPU machine (Python 3.12 x86-64, torch 2.11 and
 # transformers 5.17 preinstalled, no network): exactly what the check imports and that image lacks,
-# gpu_check_env.WHEELS at its versions (a test keeps the two lists equal), into build/gpu_wheels
+# gpu_check_env.WHEELS at its versions (a test keeps the lists equal), plus its FALLBACKS (a newer
+# huggingface-hub, unpacked only if the image's is too old for datasets), into build/gpu_wheels
 # (ignored by git; carry it with the repository). bitsandbytes is 41 MiB of CUDA kernels; all together
-# about 44 MiB, under the 56 MiB the repository's 64 MiB leave. The check installs them itself,
+# about 45 MiB, under the 56 MiB the repository's 64 MiB leave. The check unpacks them itself,
 # offline, into build/gpu_site. Left out: transformers (13 MiB; the image's 5.17 is used), papermill
 # and the notebook stack (the smoke check calls the notebooks' recipe steps), W&B, the embedded model.
 set -euo pipefail
@@ -13,5 +14,5 @@ pip download --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --dest "$out" \
     "bitsandbytes==0.50.2" "trl==1.16.0" "datasets==5.2.0" "dill==0.4.1" "multiprocess==0.70.19" \
-    "xxhash==4.1.0" "sqlglot==30.30.0"
+    "xxhash==4.1.0" "sqlglot==30.30.0" "huggingface-hub==1.33.0"
 du -ch "$out"/*.whl | tail -1

@@ -97,9 +97,10 @@ def test_a_check_over_its_share_is_stopped_and_the_run_goes_on(tmp_path):
 def test_wheels_script_fetches_exactly_the_wheels_the_check_installs():
     script = (BENCHMARKS / "gpu_wheels.sh").read_text()
     pinned = dict(re.findall(r'"([A-Za-z0-9_.-]+)==([0-9][^"]*)"', script))
-    assert pinned == gpu_check_env.WHEELS
+    assert pinned == gpu_check_env.WHEELS | gpu_check_env.FALLBACKS
     image = gpu_check_env.requirement_closure(gpu_check_env.IMAGE)
-    assert not set(map(gpu_check_env.canonical, pinned)) & image  # nothing the image already has
+    assert not set(map(gpu_check_env.canonical, gpu_check_env.WHEELS)) & image  # nothing the image has
+    assert set(gpu_check_env.FALLBACKS) <= image  # newer copies of image packages, used only if needed
 
 
 def test_image_site_holds_only_the_image_and_the_wheels(tmp_path):
@@ -160,3 +161,30 @@ def test_carried_wheels_are_unpacked_offline_into_the_site_folder(tmp_path, monk
         "no_such_package_sqlft-1.0-py3-none-any.whl -> site"
     ]
     assert (site / "no_such_package_sqlft" / "__init__.py").read_text() == "VALUE = 42\n"
+
+
+def test_a_fallback_wheel_is_unpacked_only_where_the_image_is_too_old_for_a_carried_one(
+    tmp_path, monkeypatch
+):
+    import zipfile
+
+    def wheel(name: str, requires: str = "") -> None:
+        with zipfile.ZipFile(tmp_path / f"{name}-1.0-py3-none-any.whl", "w") as archive:
+            archive.writestr(f"{name}/__init__.py", "")
+            meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{requires}"
+            archive.writestr(f"{name}-1.0.dist-info/METADATA", meta)
+
+    wheel("no_such_package_sqlft", "Requires-Dist: pytest>=999\nRequires-Dist: numpy>=1\n")
+    wheel("pytest")
+    wheel("numpy")
+    monkeypatch.setattr(gpu_check_env, "WHEELS", {"no-such-package-sqlft": "1.0"})
+    monkeypatch.setattr(gpu_check_env, "FALLBACKS", {"pytest": "1.0", "numpy": "1.0"})
+    monkeypatch.setattr(gpu_check_env, "WHEELS_DIR", tmp_path)
+    result = gpu_check_env.install_wheels(dry_run=True)
+    assert [w.split()[0] for w in result["would_unpack"]] == [
+        "no_such_package_sqlft-1.0-py3-none-any.whl",
+        "pytest-1.0-py3-none-any.whl",  # numpy's fallback stays packed: the installed numpy is new enough
+    ]
+    assert result["unmet_requirements"][0].startswith(
+        "no_such_package_sqlft-1.0-py3-none-any.whl needs pytest>=999"
+    )
