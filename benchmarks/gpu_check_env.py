@@ -268,9 +268,12 @@ def guard_reads(work: Path) -> list[str]:
     def hook(event: str, args: tuple) -> None:
         if event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
             return
-        path = Path(os.fsdecode(args[0])).resolve()
-        if not any(path.is_relative_to(root) for root in roots) and str(path) not in outside:
-            outside.append(str(path))
+        try:  # an exception here would fail the open itself
+            path = Path(os.fsdecode(args[0])).resolve()
+            if not any(path.is_relative_to(root) for root in roots) and str(path) not in outside:
+                outside.append(str(path))
+        except Exception:  # noqa: BLE001 (a path it cannot resolve is not worth a failed check)
+            pass
 
     sys.addaudithook(hook)
     return outside
