@@ -36,19 +36,29 @@ def repository_copy(dest: Path) -> Path:
     return dest
 
 
-def test_dry_run_from_a_bare_copy_writes_every_check_in_order_within_budget(tmp_path):
+def readme_command() -> str:
+    """The one command line README's GPU section gives for the GPU machine."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"one line runs it.*?```\n(.*?)```", text, re.S)
+    assert block, "README: no command block after 'one line runs it'"
+    lines = [line.strip() for line in block.group(1).splitlines() if line.strip()]
+    assert len(lines) == 1 and len(lines[0]) < 2000 and "--cuda" in lines[0] and '"$OUT"' in lines[0]
+    return lines[0]
+
+
+def test_readmes_command_dry_runs_from_a_bare_copy_every_check_in_order_within_budget(tmp_path):
     copy = repository_copy(tmp_path / "clone" / "sqlft")
     assert not (copy.parent / "shared").exists()
-    out = tmp_path / "dry.json"
-    env = {**os.environ, "PYTHONPATH": "", "OMP_NUM_THREADS": "1"}
+    command = readme_command().replace("--cuda", "--cuda --dry-run").replace("python3 ", f"{sys.executable} ")
+    env = {**os.environ, "PYTHONPATH": "", "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out")}
+    (tmp_path / "out").mkdir()
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "benchmarks/gpu_check.py", "--cuda", "--dry-run", "--out", str(out)],
-        cwd=copy, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        ["bash", "-c", command], cwd=copy, env=env, capture_output=True, text=True, timeout=300
+    )
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
-    result = json.loads(out.read_text())
+    result = json.loads((tmp_path / "out" / "gpu_check_cuda.json").read_text())
     checks = result["checks"]
     assert [c["name"] for c in checks] == NAMES
     assert all(set(c) >= {"name", "budget_s", "seconds", "verdict", "detail"} for c in checks)
