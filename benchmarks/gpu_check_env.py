@@ -3,7 +3,7 @@ emulates, and a guard that records every file a check reads outside the reposito
 
 The image (Python 3.12, torch 2.11, transformers 5.17, no network) lacks trl, bitsandbytes, datasets
 and sqlglot; benchmarks/gpu_wheels.sh fetches them into build/gpu_wheels, which travels with the
-repository, and `install_wheels` installs them offline into build/gpu_site. The CPU dry run builds
+repository, and `install_wheels` unpacks them offline into build/gpu_site. The CPU dry run builds
 `image_site`: a folder of links to only the image's and the wheels' packages (and what they require),
 so that importing the CUDA mode under `python -S` fails here exactly where it would fail there.
 """
@@ -39,6 +39,12 @@ WHEELS = {
     "multiprocess": "0.70.19",
     "xxhash": "4.1.0",
     "sqlglot": "30.30.0",  # sqlft.schema parses DDL with it (the pure-Python build: no sqlglotc)
+    "rouge-score": "0.1.2",  # every evaluation report has ROUGE (sdist only: gpu_wheels.sh builds it)
+    "nltk": "3.10.4",  # rouge_score's scorer imports it, and nltk these three
+    "absl-py": "2.5.1",
+    "joblib": "1.6.0",
+    "defusedxml": "0.7.1",
+    "cloudpickle": "3.1.3",  # joblib's
 }
 # Image packages a wheel above may need newer than the image's: carried too, unpacked only then
 # (transformers 5.17 needs huggingface-hub<2, datasets 5.2 >=1.31; 1.33 with both imported here)
@@ -49,7 +55,9 @@ CUDA_IMPORTS = (
     "bitsandbytes", "bitsandbytes.optim", "datasets", "sqlglot", "safetensors.torch",
     "sqlft.model", "sqlft.lora", "sqlft.train", "sqlft.rl", "sqlft.recipe", "sqlft.generate", "sqlft.plan",
     "sqlft.testing", "sqlft.evaluate", "sqlft.callbacks", "sqlft.modelcard", "sqlft.data.prepare",
-    "sqlft.constrained", "gpu_check_steps", "gpu_check_precision", "gpu_check_ddp", "bench_generate",
+    "sqlft.constrained", "sqlft.evaluate.report", "sqlft.evaluate.rouge", "rouge_score.tokenize",
+    "rouge_score.rouge_scorer", "trl.trainer.grpo_trainer", "sqlft.data.demo", "sqlft.data.spider",
+    "gpu_check_steps", "gpu_check_precision", "gpu_check_ddp", "bench_generate",
 )  # fmt: skip
 T4 = {"memory_gib": 15.0, "compute_dtype": "fp16", "bf16": False, "flash_sdp": False, "attention": "sdpa"}
 

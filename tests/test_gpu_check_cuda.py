@@ -198,3 +198,19 @@ def test_a_fallback_wheel_is_unpacked_only_where_the_image_is_too_old_for_a_carr
     assert result["unmet_requirements"][0].startswith(
         "no_such_package_sqlft-1.0-py3-none-any.whl needs pytest>=999"
     )
+
+
+def test_smoke_steps_run_on_the_cpu_with_only_the_images_packages_and_the_wheels(tmp_path):
+    """What smoke_run calls on the GPU, run on the CPU under the image's stand-in (`python -S`): a module
+    the image lacks on a path the dry run only records fails here (ROUGE's rouge_score did)."""
+    env = {**gpu_check_env.child_env(tmp_path, dry_run=True), "OMP_NUM_THREADS": "1"}
+    code = (
+        "import json, sys; from pathlib import Path; from gpu_check_steps import _recipe_run\n"
+        "print(json.dumps(_recipe_run({'model.placement': 'cpu'}, Path(sys.argv[1]))))"
+    )
+    command = [*gpu_check_env.python(dry_run=True), "-c", code, str(tmp_path / "smoke")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["problems"] == ["the model sat on ['cpu'], not cuda:0"]  # the one thing a CPU cannot pass
+    assert [result["steps"][phase]["steps"] for phase in ("phase1", "phase2", "phase3")] == [4, 4, 2]
