@@ -214,3 +214,22 @@ def test_smoke_steps_run_on_the_cpu_with_only_the_images_packages_and_the_wheels
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["problems"] == ["the model sat on ['cpu'], not cuda:0"]  # the one thing a CPU cannot pass
     assert [result["steps"][phase]["steps"] for phase in ("phase1", "phase2", "phase3")] == [4, 4, 2]
+
+
+def test_summarize_renders_each_checks_verdict_and_time_on_the_recorded_device():
+    import summarize
+
+    result = {
+        "date": "2026-12-05T18:00:00+00:00", "command": "python3 benchmarks/gpu_check.py --cuda",
+        "budget_s": 360, "t4_emulation": gpu_check_env.T4,
+        "device": {"device": "NVIDIA H100 80GB HBM3", "gpus": 1},
+        "checks": [
+            {"name": "nf4_load", "budget_s": 43.2, "seconds": 12.3, "verdict": "pass", "detail": {}},
+            {"name": "data_parallel", "budget_s": 40, "seconds": 3, "verdict": "skipped",
+             "detail": {"reason": "1 GPU here"}},
+        ],
+    }  # fmt: skip
+    lines = summarize.gpu_check_cuda_section(result)
+    assert "NVIDIA H100 80GB HBM3 (1 GPU(s))" in lines[0] and "15 GiB" in lines[0]
+    assert "| nf4_load | pass | 12 / 43 |  |" in lines
+    assert "| data_parallel | skipped | 3 / 40 | 1 GPU here |" in lines
