@@ -46,7 +46,7 @@ WHEELS = {
     "defusedxml": "0.7.1",
     "cloudpickle": "3.1.3",  # joblib's
 }
-# Image packages a wheel above may need newer than the image's: carried too, unpacked only then
+# Image packages a wheel above may need newer than the image's: fetched too, unpacked only then
 # (transformers 5.17 needs huggingface-hub<2, datasets 5.2 >=1.31; 1.33 with both imported here)
 FALLBACKS = {"huggingface-hub": "1.33.0"}
 # Python modules CUDA mode imports, by the distribution that provides them (the image and the wheels).
@@ -196,8 +196,8 @@ def _installed(name: str) -> str | None:
 
 
 def unmet_requirements(wheel: Path) -> list:
-    """(Requirement, installed version) for each requirement of `wheel` on a package outside WHEELS
-    that this Python's version does not meet (e.g. datasets 5.2 needs huggingface-hub>=1.31)."""
+    """(Requirement, installed version) for each requirement of `wheel` that this Python's installed
+    version does not meet (e.g. datasets 5.2 needs huggingface-hub>=1.31); absent packages are skipped."""
     from packaging.requirements import Requirement
 
     with zipfile.ZipFile(wheel) as archive:
@@ -211,16 +211,16 @@ def unmet_requirements(wheel: Path) -> list:
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
         have = _installed(req.name)
-        outside = canonical(req.name) not in map(canonical, WHEELS)
-        if outside and have is not None and not req.specifier.contains(have, prereleases=True):
+        if have is not None and not req.specifier.contains(have, prereleases=True):
             unmet.append((req, have))
     return unmet
 
 
 def install_wheels(dry_run: bool) -> dict:
     """Unpack the carried wheels of the distributions this Python lacks into build/gpu_site, offline
-    (a wheel is a zip of its installed files: no pip, no index, no dependency resolution); then a
-    FALLBACKS wheel where the image's version of that package is too old for them."""
+    (a wheel is a zip of its installed files: no pip, no index, no dependency resolution); then, while
+    an unpacked wheel needs a newer version of an installed package that is carried (a FALLBACKS
+    wheel, or an old copy of a WHEELS package in the image), that one too."""
     lacking = [name for name in WHEELS if _installed(name) is None]
     wheels = {canonical(p.name.split("-")[0]): p for p in WHEELS_DIR.glob("*.whl")}
     result = {"lacking": lacking, "carried": sorted(wheels), "problems": []}
@@ -231,10 +231,15 @@ def install_wheels(dry_run: bool) -> dict:
             "Fix: bash benchmarks/gpu_wheels.sh where there is internet, and carry build/gpu_wheels"
         )
     chosen = [wheels[canonical(n)] for n in lacking if canonical(n) in wheels]
-    unmet = [(w.name, req, have) for w in chosen for req, have in unmet_requirements(w)]
-    result["unmet_requirements"] = [f"{w} needs {req}, the image has {have}" for w, req, have in unmet]
-    needed = {canonical(req.name) for _, req, _ in unmet} & set(map(canonical, FALLBACKS))
-    chosen += [wheels[name] for name in sorted(needed) if name in wheels]
+    unmet: list = []
+    for wheel in chosen:  # grows while it runs: an added wheel's own requirements are checked too
+        for req, have in unmet_requirements(wheel):
+            newer = wheels.get(canonical(req.name))
+            if newer is not None and newer not in chosen:
+                chosen.append(newer)
+            elif newer is None:
+                unmet.append(f"{wheel.name} needs {req}, the image has {have}")
+    result["unmet_requirements"] = unmet
     key = "would_unpack" if dry_run else "unpacked"
     result[key] = [f"{w.name} -> {SITE.relative_to(REPO)}" for w in chosen]
     if not dry_run:

@@ -173,10 +173,9 @@ def test_carried_wheels_are_unpacked_offline_into_the_site_folder(tmp_path, monk
     assert (site / "no_such_package_sqlft" / "__init__.py").read_text() == "VALUE = 42\n"
 
 
-def test_a_fallback_wheel_is_unpacked_only_where_the_image_is_too_old_for_a_carried_one(
-    tmp_path, monkeypatch
-):
+def test_a_carried_wheel_is_unpacked_only_where_the_image_is_too_old_for_another(tmp_path, monkeypatch):
     import zipfile
+    from importlib.metadata import version
 
     def wheel(name: str, requires: str = "") -> None:
         with zipfile.ZipFile(tmp_path / f"{name}-1.0-py3-none-any.whl", "w") as archive:
@@ -184,20 +183,20 @@ def test_a_fallback_wheel_is_unpacked_only_where_the_image_is_too_old_for_a_carr
             meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n{requires}"
             archive.writestr(f"{name}-1.0.dist-info/METADATA", meta)
 
-    wheel("no_such_package_sqlft", "Requires-Dist: pytest>=999\nRequires-Dist: numpy>=1\n")
+    needs = ("pytest>=999", "numpy>=1", "packaging>=999")
+    wheel("no_such_package_sqlft", "".join(f"Requires-Dist: {r}\n" for r in needs))
     wheel("pytest")
     wheel("numpy")
     monkeypatch.setattr(gpu_check_env, "WHEELS", {"no-such-package-sqlft": "1.0"})
-    monkeypatch.setattr(gpu_check_env, "FALLBACKS", {"pytest": "1.0", "numpy": "1.0"})
     monkeypatch.setattr(gpu_check_env, "WHEELS_DIR", tmp_path)
     result = gpu_check_env.install_wheels(dry_run=True)
     assert [w.split()[0] for w in result["would_unpack"]] == [
         "no_such_package_sqlft-1.0-py3-none-any.whl",
-        "pytest-1.0-py3-none-any.whl",  # numpy's fallback stays packed: the installed numpy is new enough
+        "pytest-1.0-py3-none-any.whl",  # numpy's stays packed: the installed numpy is new enough
     ]
-    assert result["unmet_requirements"][0].startswith(
-        "no_such_package_sqlft-1.0-py3-none-any.whl needs pytest>=999"
-    )
+    # packaging is not carried: the gap is recorded in the JSON and the run goes on
+    gap = f"needs packaging>=999, the image has {version('packaging')}"
+    assert result["unmet_requirements"] == [f"no_such_package_sqlft-1.0-py3-none-any.whl {gap}"]
 
 
 def test_smoke_steps_run_on_the_cpu_with_only_the_images_packages_and_the_wheels(tmp_path):
