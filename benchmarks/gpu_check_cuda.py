@@ -23,7 +23,7 @@ from gpu_check_env import REPO, T4, WHEELS, child_env, python
 STEPS = Path(__file__).resolve().parent / "gpu_check_steps.py"
 # (check, share of the budget): measured shares will replace these guesses after the first GPU run
 SHARES = (
-    ("environment", 0.12),  # pip-installs 43 MiB of wheels, imports the stack in a fresh process
+    ("environment", 0.12),  # unpacks 47 MiB of wheels, imports the stack in a fresh process
     ("nf4_load", 0.10),
     ("sft_step", 0.12),
     ("grpo_step", 0.12),
@@ -32,7 +32,6 @@ SHARES = (
     ("generation_speed", 0.10),
     ("data_parallel", 0.12),
 )
-VERDICTS = ("pass", "fail", "skipped", "timeout", "dry-run")
 
 
 def run_check(name: str, budget_s: float, work: Path, dry_run: bool, stall: bool, first_gpu: str) -> dict:
@@ -80,8 +79,11 @@ def write_json(path: Path, result: dict) -> None:
     os.replace(temporary, path)
 
 
-def run_all(out: Path, budget_s: float, dry_run: bool, stall: str | None = None, only=None) -> dict:
-    """Every check in order within `budget_s`, the JSON at `out` rewritten after each."""
+def run_all(
+    out: Path, budget_s: float, dry_run: bool, stall: str | None = None, only: set[str] | None = None
+) -> dict:
+    """Every check (or those in `only`) in order within `budget_s`, the JSON at `out` rewritten after
+    each. Verdicts: pass, fail, skipped (with the reason), timeout, dry-run (CUDA calls recorded)."""
     from common import environment
 
     started = time.monotonic()
