@@ -57,7 +57,8 @@ CUDA_IMPORTS = (
     "sqlft.testing", "sqlft.evaluate", "sqlft.callbacks", "sqlft.modelcard", "sqlft.data.prepare",
     "sqlft.constrained", "sqlft.evaluate.report", "sqlft.evaluate.rouge", "rouge_score.tokenize",
     "rouge_score.rouge_scorer", "trl.trainer.grpo_trainer", "sqlft.data.demo", "sqlft.data.spider",
-    "gpu_check_steps", "gpu_check_precision", "gpu_check_ddp", "bench_generate",
+    "gpu_check", "gpu_check_cuda", "gpu_check_steps", "gpu_check_precision", "gpu_check_ddp",
+    "bench_generate",
 )  # fmt: skip
 T4 = {"memory_gib": 15.0, "compute_dtype": "fp16", "bf16": False, "flash_sdp": False, "attention": "sdpa"}
 
