@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the benchmarks and this repository's sqlft: on the GPU machine sqlft is not installed
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 from common import write_result  # noqa: E402
 
 from sqlft.config import load_preset, shipped_presets  # noqa: E402

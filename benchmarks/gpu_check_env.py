@@ -21,6 +21,10 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # sqlft from this repository: it is not installed on the GPU machine
+    sys.path.insert(0, str(REPO))
+from sqlft.plan import T4_GIB  # noqa: E402
+
 BUILD = REPO / "build"
 WHEELS_DIR = BUILD / "gpu_wheels"  # gpu_wheels.sh writes here; ignored by git, carried to the machine
 SITE = BUILD / "gpu_site"  # where the carried wheels are installed, first on the children's path
@@ -60,7 +64,8 @@ CUDA_IMPORTS = (
     "gpu_check", "gpu_check_cuda", "gpu_check_steps", "gpu_check_precision", "gpu_check_ddp",
     "bench_generate",
 )  # fmt: skip
-T4 = {"memory_gib": 15.0, "compute_dtype": "fp16", "bf16": False, "flash_sdp": False, "attention": "sdpa"}
+# the memory cap is `sqlft plan`'s T4, so the check and the plan agree on what a T4 holds
+T4 = {"memory_gib": T4_GIB, "compute_dtype": "fp16", "bf16": False, "flash_sdp": False, "attention": "sdpa"}
 
 
 def canonical(name: str) -> str:

@@ -49,8 +49,12 @@ def readme_command() -> str:
 def test_readmes_command_dry_runs_from_a_bare_copy_every_check_in_order_within_budget(tmp_path):
     copy = repository_copy(tmp_path / "clone" / "sqlft")
     assert not (copy.parent / "shared").exists()
-    command = readme_command().replace("--cuda", "--cuda --dry-run").replace("python3 ", f"{sys.executable} ")
-    env = {**os.environ, "PYTHONPATH": "", "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out")}
+    # as on the GPU machine: sqlft not installed, only the image's packages and the wheels importable
+    command = (
+        readme_command().replace("--cuda", "--cuda --dry-run").replace("python3 ", f"{sys.executable} -S ")
+    )
+    site = str(gpu_check_env.image_site(tmp_path / "image_site"))
+    env = {**os.environ, "PYTHONPATH": site, "OMP_NUM_THREADS": "1", "OUT": str(tmp_path / "out")}
     (tmp_path / "out").mkdir()
     started = time.monotonic()
     done = subprocess.run(
