@@ -280,8 +280,11 @@ def guard_reads(work: Path) -> list[str]:
     system folders and the run's work folder: a self-contained check reads nothing else."""
     roots = [REPO, work, Path("/proc"), Path("/sys"), Path("/dev"), Path("/etc")]
     roots += [Path("/usr"), Path("/lib"), Path("/lib64"), Path(sys.prefix), Path(sys.base_prefix)]
-    roots += [Path(p) for p in sysconfig.get_paths().values()] + [Path(p) for p in sys.path if p]
-    roots = [r.resolve() for r in roots]
+    path = [Path(p) for p in sys.path if p and Path(p).is_dir()]
+    roots += [Path(p) for p in sysconfig.get_paths().values()] + path
+    # where image_site's links lead (a dry run's packages, e.g. a virtual environment's site-packages)
+    roots += [link.resolve().parent for entry in path for link in entry.iterdir() if link.is_symlink()]
+    roots = list({r.resolve() for r in roots})
     outside: list[str] = []
 
     def hook(event: str, args: tuple) -> None:
