@@ -203,6 +203,7 @@ def test_a_carried_wheel_is_unpacked_only_where_the_image_is_too_old_for_another
     assert result["unmet_requirements"] == [f"no_such_package_sqlft-1.0-py3-none-any.whl {gap}"]
 
 
+@pytest.mark.slow  # trains the smoke preset's three phases (about 40 s)
 def test_smoke_steps_run_on_the_cpu_with_only_the_images_packages_and_the_wheels(tmp_path):
     """What smoke_run calls on the GPU, run on the CPU under the image's stand-in (`python -S`): a module
     the image lacks on a path the dry run only records fails here (ROUGE's rouge_score did)."""
