@@ -275,6 +275,31 @@ def emulate_t4(device: int = 0) -> dict:
     }
 
 
+def probe_triton() -> str:
+    """Whether a Triton kernel compiles and runs here: TRL's fused LM head (SFT and GRPO losses) runs on
+    Triton on CUDA, and Triton needs a C compiler at its first compile; without triton TRL uses torch."""
+    import torch
+
+    try:
+        import triton
+        import triton.language as tl
+    except ImportError:
+        return "absent: TRL computes its LM head in torch"
+    try:
+
+        @triton.jit
+        def double(x_ptr, n, BLOCK: tl.constexpr):
+            offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+            mask = offsets < n
+            tl.store(x_ptr + offsets, tl.load(x_ptr + offsets, mask=mask) * 2, mask=mask)
+
+        x = torch.ones(16, device="cuda")
+        double[(1,)](x, 16, BLOCK=16)
+        return f"ok (triton {triton.__version__})" if bool((x == 2).all()) else f"wrong result {x.tolist()}"
+    except Exception as error:  # noqa: BLE001 (any failure here is the finding)
+        return f"fails: {type(error).__name__}: {error}"[:800]
+
+
 def guard_reads(work: Path) -> list[str]:
     """Record (in the returned list) every file opened outside the repository, the Python installation,
     system folders and the run's work folder: a self-contained check reads nothing else."""

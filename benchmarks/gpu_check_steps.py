@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from gpu_check_env import REPO, emulate_t4, guard_reads, import_audit, install_wheels
+from gpu_check_env import REPO, emulate_t4, guard_reads, import_audit, install_wheels, probe_triton
 
 SPIDER_SUBSET = REPO / "tests" / "fixtures" / "spider_gpu"  # 3 databases, 36 dev questions
 PHASE3_PRESET = "kaggle-t4x2-qwen2.5-coder-1.5b"  # the Kaggle preset whose phase 3 is on
@@ -65,10 +65,13 @@ def check_environment(gpu: Gpu, work: Path) -> tuple[str, dict]:
     """Install the carried wheels, emulate the T4, import everything the checks import."""
     detail = {"wheels": install_wheels(gpu.dry_run)}
     detail["t4"] = gpu("emulate a T4: memory cap, fp16, no flash SDPA", emulate_t4)
+    detail["triton"] = gpu("compile and run a Triton kernel (TRL's fused LM head needs one)", probe_triton)
     detail["imports"] = import_audit(gpu.dry_run, work)
     if gpu.dry_run:
         detail["would_run"] = gpu.would_run
     problems = detail["wheels"]["problems"] + detail["imports"]["problems"]
+    if (detail["triton"] or "").startswith(("fails", "wrong")):
+        problems.append(f"triton {detail['triton']}")
     return ("fail" if problems else "pass"), detail
 
 

@@ -237,3 +237,8 @@ def test_summarize_renders_each_checks_verdict_and_time_on_the_recorded_device()
     assert "NVIDIA H100 80GB HBM3 (1 GPU(s))" in lines[0] and "15 GiB" in lines[0]
     assert "| nf4_load | pass | 12 / 43 |  |" in lines
     assert "| data_parallel | skipped | 3 / 40 | 1 GPU here |" in lines
+
+
+def test_triton_probe_says_when_trl_falls_back_to_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "triton", None)  # importing it now raises ImportError
+    assert gpu_check_env.probe_triton().startswith("absent")
