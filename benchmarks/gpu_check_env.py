@@ -49,6 +49,7 @@ WHEELS = {
     "joblib": "1.6.0",
     "defusedxml": "0.7.1",
     "cloudpickle": "3.1.3",  # joblib's
+    "six": "1.17.0",  # rouge-score's (older python-dateutil brings it; 4.0 no longer does)
 }
 # Image packages a wheel above may need newer than the image's: fetched too, unpacked only then
 # (transformers 5.17 needs huggingface-hub<2, datasets 5.2 >=1.31; 1.33 with both imported here)
@@ -94,9 +95,10 @@ def requirement_closure(names) -> set[str]:
 
 
 def origins() -> dict[str, str]:
-    """Each allowed distribution -> "image" or "wheel" (what a wheel requires from the image: image)."""
+    """Each distribution the GPU machine has -> "image" (its packages and what they require) or "wheel"
+    (exactly WHEELS: what a wheel requires beyond the image must be a wheel too)."""
     image = requirement_closure(IMAGE)
-    wheels = requirement_closure(WHEELS) - image
+    wheels = {canonical(n) for n in WHEELS} - image
     return {**{n: "image" for n in image}, **{n: "wheel" for n in wheels}}
 
 

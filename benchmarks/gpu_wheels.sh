@@ -16,7 +16,8 @@ pip download --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux2014_x86_64 --dest "$out" \
     "bitsandbytes==0.50.2" "trl==1.16.0" "datasets==5.2.0" "dill==0.4.1" "multiprocess==0.70.19" \
     "xxhash==4.1.0" "sqlglot==30.30.0" "nltk==3.10.4" "absl-py==2.5.1" "joblib==1.6.0" \
-    "defusedxml==0.7.1" "cloudpickle==3.1.3" "huggingface-hub==1.33.0"
+    "defusedxml==0.7.1" "cloudpickle==3.1.3" "six==1.17.0" \
+    "huggingface-hub==1.33.0"
 # rouge-score publishes no wheel: build its pure-Python one from the sdist here
 pip wheel --no-deps --wheel-dir "$out" "rouge-score==0.1.2"
 du -ch "$out"/*.whl | tail -1

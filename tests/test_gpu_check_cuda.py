@@ -115,6 +115,8 @@ def test_wheels_script_fetches_exactly_the_wheels_the_check_installs():
     image = gpu_check_env.requirement_closure(gpu_check_env.IMAGE)
     assert not set(map(gpu_check_env.canonical, gpu_check_env.WHEELS)) & image  # nothing the image has
     assert set(gpu_check_env.FALLBACKS) <= image  # newer copies of image packages, used only if needed
+    wheels = set(map(gpu_check_env.canonical, gpu_check_env.WHEELS))
+    assert gpu_check_env.requirement_closure(wheels) <= image | wheels  # what a wheel needs comes too
 
 
 def test_image_site_holds_only_the_image_and_the_wheels(tmp_path):
