@@ -302,7 +302,7 @@ def check_generation_speed(gpu: Gpu, work: Path) -> tuple[str, dict]:
     """New tokens/s of sqlft's generator and of `model.generate`, batch 1 and 16, greedy, on Spider
     prompts of the repository's subset, with the smoke preset's warm tiny model in NF4 on GPU 0."""
     if not (SPIDER_SUBSET / "dev.json").is_file():
-        return "skipped", {"reason": f"{SPIDER_SUBSET.relative_to(REPO)} is missing: no prompts"}
+        return "skipped", {"reason": f"{SPIDER_SUBSET} is missing: no Spider prompts to generate for"}
     from sqlft.config import load_preset
 
     preset = load_preset("smoke")

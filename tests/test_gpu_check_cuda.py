@@ -244,3 +244,11 @@ def test_summarize_renders_each_checks_verdict_and_time_on_the_recorded_device()
 def test_triton_probe_says_when_trl_falls_back_to_torch(monkeypatch):
     monkeypatch.setitem(sys.modules, "triton", None)  # importing it now raises ImportError
     assert gpu_check_env.probe_triton().startswith("absent")
+
+
+def test_a_missing_optional_input_skips_its_check_with_the_reason(tmp_path, monkeypatch):
+    import gpu_check_steps
+
+    monkeypatch.setattr(gpu_check_steps, "SPIDER_SUBSET", tmp_path / "absent")
+    verdict, detail = gpu_check_steps.check_generation_speed(Gpu(dry_run=False), tmp_path)
+    assert verdict == "skipped" and "absent is missing" in detail["reason"]
