@@ -252,3 +252,15 @@ def test_a_missing_optional_input_skips_its_check_with_the_reason(tmp_path, monk
     monkeypatch.setattr(gpu_check_steps, "SPIDER_SUBSET", tmp_path / "absent")
     verdict, detail = gpu_check_steps.check_generation_speed(Gpu(dry_run=False), tmp_path)
     assert verdict == "skipped" and "absent is missing" in detail["reason"]
+
+
+def test_carried_wheels_are_the_locked_versions_the_suite_passed_with():
+    canonical = gpu_check_env.canonical
+    lines = (REPO / "constraints.txt").read_text().splitlines()
+    locked = dict(
+        re.match(r"([^=\s#]+)==(\S+)", line).groups() for line in lines if re.match(r"[^=\s#]+==", line)
+    )
+    locked = {canonical(name): version for name, version in locked.items()}
+    assert {canonical(n): v for n, v in gpu_check_env.WHEELS.items()} == {
+        canonical(n): locked[canonical(n)] for n in gpu_check_env.WHEELS
+    }
