@@ -371,7 +371,7 @@ def check_data_parallel(gpu: Gpu, work: Path, budget_s: float) -> tuple[str, dic
     preset = PHASE3_PRESET  # placement ddp, the family of the smallest Kaggle model
     result = gpu(
         f"torchrun 2 NCCL processes, {preset} phase 1 on its tiny family model",
-        two_processes, preset, work / "ddp", budget_s - 10, True,
+        two_processes, preset, work / "ddp", max(budget_s - 10, 5), True,
     )  # fmt: skip
     if result is not None and any(r.get("backend") != "nccl" for r in result.get("ranks", [])):
         result["problems"].append(f"backend {[r.get('backend') for r in result['ranks']]}, not NCCL")
@@ -385,7 +385,7 @@ def _gpu_count() -> int:
 
 
 def _verdict(gpu: Gpu, detail: dict) -> tuple[str, dict]:
-    """ "dry-run" with what would run; else "fail" if any part names a problem."""
+    """In a dry run "dry-run" (with what would run); else "fail" if any part names a problem."""
     if gpu.dry_run:
         return "dry-run", {**detail, "would_run": gpu.would_run}
     problems = [p for part in _parts(detail) for p in part.get("problems", [])]
