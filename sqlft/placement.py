@@ -43,7 +43,8 @@ def choose_placement(
     Asking for more GPUs than are visible degrades (split -> single -> cpu) and says so, so a
     Kaggle preset still runs on a laptop. `max_memory_per_gpu` (e.g. "13GiB") caps each GPU in
     split mode, leaving room for activations. DDP reads LOCAL_RANK, which `accelerate launch`
-    and `torchrun` set for each process.
+    and `torchrun` set for each process. A single process with several GPUs visible pins GPU 0 (the
+    Trainer then counts one device: `sqlft.train.pin_one_gpu`), never a DataParallel the trainers refuse.
     """
     if mode not in MODES:
         raise ValueError(f"unknown placement {mode!r}; choose one of {', '.join(MODES)}")
@@ -54,6 +55,13 @@ def choose_placement(
     if mode == "auto":
         mode = "cpu" if gpus == 0 else "ddp" if world > 1 else "single"
         notes.append(f"placement 'auto' picked '{mode}' ({gpus} GPU(s), WORLD_SIZE={world})")
+        if mode == "single" and gpus > 1:
+            notes.append(
+                f"sqlft's training step starts one replica per GPU under `accelerate launch` (DDP) for "
+                f"'auto'; a process without a launcher, like this one, pins GPU 0 ({gpus} visible)"
+            )
+    elif mode == "single" and gpus > 1 and world == 1:
+        notes.append(f"placement 'single' pins GPU 0: the trainer uses one of the {gpus} visible GPUs")
     if mode in ("single", "split", "ddp") and gpus == 0:
         notes.append(f"placement '{mode}' asked for a GPU but none is visible: running on CPU")
         mode = "cpu"

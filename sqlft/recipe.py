@@ -29,7 +29,7 @@ def setup(
     config = load_preset(preset, overrides)
     run = RunDir(Path(run_dir))
     run.root.mkdir(parents=True, exist_ok=True)
-    adopted = run.adopt(previous_runs or [])
+    adopted = run.adopt(previous_runs or [], config.to_dict())
     if adopted:
         print(f"adopted finished steps from earlier runs: {', '.join(adopted)}")
     if wandb_enabled(config):
@@ -135,6 +135,8 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
         )
         if e.samples > 1:
             report["summary"]["best_of"] = best_of(report["summary"], e.samples, e.vote)
+        if step in PHASES and training_extent(run, step):  # how much of its data the phase saw
+            report["summary"]["training"] = training_extent(run, step)
         write_report(report, run.report(step, constrained=constrained))
         return report
 
@@ -148,6 +150,21 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
 
         write_model_card(run.adapter(step), base_model=config.model.name, run_dir=run.root, preset=config)
     return report
+
+
+def training_extent(run: RunDir, phase: str) -> dict[str, Any] | None:
+    """Steps trained, steps planned and whether the time budget stopped the phase (from phase_done.json)."""
+    from sqlft.train import MARKER
+
+    path = run.root / phase / MARKER
+    if not path.is_file():
+        return None
+    done = json.loads(path.read_text())
+    return {
+        "steps": done["global_step"],
+        "planned_steps": done.get("planned_steps"),
+        "stopped_by_budget": done.get("stopped_by_budget", False),
+    }
 
 
 def phase_config(config: Preset, phase: str, run: RunDir):
@@ -183,6 +200,8 @@ def train_phase(
 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, not {phase!r}")
+    if run.settings(phase) is None:  # a kernel runs without `sqlft run`: a later session adopts by these
+        run.record_settings(phase, config.to_dict())
     section = getattr(config, phase)
     train_records = Prepared.load(run.root / phase / "train.jsonl").records
     dev = Prepared.load(run.root / phase / "eval.jsonl")
@@ -290,11 +309,13 @@ def plot_rewards(run: RunDir, phase: str = "phase3"):
 
 
 def data_parallel_gpus(config: Preset) -> int:
-    """How many GPUs a data-parallel (`ddp`) preset trains on here; 0 means train in this process."""
+    """How many GPUs a `ddp` (or `auto`) preset trains on here under `accelerate launch`; 0 means
+    train in this process (one GPU, a split model, the CPU, or already inside a launcher)."""
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return gpus if config.model.placement == "ddp" and gpus > 1 else 0
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return gpus if config.model.placement in ("ddp", "auto") and gpus > 1 and not launched else 0
 
 
 def load_trained(config: Preset, phase: str, run: RunDir):
@@ -314,9 +335,12 @@ def run_phase(config: Preset, phase: str, run: RunDir, overrides: dict[str, Any]
     gpus = data_parallel_gpus(config)
     if gpus:
         train_phase_distributed(str(config.origin), overrides or {}, phase, run, gpus)
+        from sqlft.train import MARKER, TrainResult
+
+        print(f"{phase}: {TrainResult(**json.loads((run.root / phase / MARKER).read_text())).extent()}")
         return load_trained(config, phase, run)
     model, tokenizer, result = train_phase(config, phase, run, live_plot=True)
-    print(f"{phase}: trained in {result.seconds:.0f} s; adapter in {result.adapter_dir}")
+    print(f"{phase}: {result.extent()}; trained in {result.seconds:.0f} s; adapter in {result.adapter_dir}")
     return model, tokenizer
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from sqlft.train import PhaseConfig, trainer_arguments
+from sqlft.train import PhaseConfig, pin_one_gpu, trainer_arguments
 
 # record fields the reward functions read, passed by TRL as keyword arguments (one per completion)
 COLUMNS = ("sql", "db_id", "context")
@@ -171,7 +171,7 @@ def _grpo_args(config: RLConfig, model: Any, on_gpu: bool):
     plus GRPO's own."""
     from trl import GRPOConfig
 
-    return GRPOConfig(
+    args = GRPOConfig(
         **trainer_arguments(config, model, on_gpu),
         eval_strategy="no",  # GRPO's eval loss needs generations too; the SQL samples show progress
         num_generations=config.num_generations,
@@ -183,6 +183,7 @@ def _grpo_args(config: RLConfig, model: Any, on_gpu: bool):
         use_vllm=False,  # a 4-bit base's adapters do not sync into vLLM (DESIGN.md)
         log_completions=False,
     )
+    return pin_one_gpu(args)
 
 
 def _trainer_class():

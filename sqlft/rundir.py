@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlft.atomic import copy_tree_atomic, write_json_atomic
+from sqlft.atomic import atomic_dir, copy_tree_atomic, write_json_atomic
 
 # (step name, notebook stem) in the order the series runs
 STEPS = [
@@ -141,11 +142,14 @@ class RunDir:
                 f"(`sqlft run` runs the series in order and skips what is done)"
             )
 
-    def adopt(self, previous_runs: list[str | Path]) -> list[str]:
-        """Copy finished steps from earlier run directories (e.g. the previous Kaggle kernel's output).
+    def adopt(self, previous_runs: list[str | Path], preset: dict[str, Any] | None = None) -> list[str]:
+        """Copy finished steps, and a half-trained phase's newest complete checkpoint, from earlier run
+        directories (e.g. the previous Kaggle kernel's output, attached read-only as an input).
 
         A step's folder is copied whole under a temporary name and renamed into place, its DONE.json
-        written last: a copy cut short leaves the step unfinished here, never half there.
+        written last: a copy cut short leaves the step unfinished here, never half there. A phase
+        that a session limit or a kill cut short is adopted with only its newest complete checkpoint,
+        when `preset` gives it the settings it was trained with; other settings are refused.
         """
         adopted = []
         for previous in map(Path, previous_runs):
@@ -155,9 +159,45 @@ class RunDir:
                 marker = previous / step / MARKER
                 if marker.is_file() and not self.is_done(step):
                     copy_tree_atomic(previous / step, self.root / step, ignore=MARKER)
+                    _writable(self.root / step)
                     write_json_atomic(self.root / step / MARKER, json.loads(marker.read_text()))
                     adopted.append(step)
+                elif not marker.is_file() and not self.is_done(step):
+                    taken = self._adopt_partial(previous, step, preset)
+                    if taken:
+                        adopted.append(f"{step} (half trained, from {taken})")
         return adopted
+
+    def _adopt_partial(self, previous: Path, step: str, preset: dict[str, Any] | None) -> str | None:
+        """Copy a cut-off phase with its newest complete checkpoint alone; returns that checkpoint's name.
+
+        Nothing is taken when the earlier run has no complete checkpoint of `step`, or when this run
+        already has one as new. Settings that differ from `preset`'s are refused (ValueError).
+        """
+        from sqlft.checkpoints import checkpoint_step, checkpoints, complete_checkpoint
+
+        source = previous / step
+        newest = complete_checkpoint(source, remove=False) if source.is_dir() else None
+        if newest is None:
+            return None
+        here = complete_checkpoint(self.root / step, remove=False) if (self.root / step).is_dir() else None
+        if here is not None and checkpoint_step(here) >= checkpoint_step(newest):
+            return None
+        recorded = json.loads((source / SETTINGS).read_text()) if (source / SETTINGS).is_file() else None
+        if preset is not None and recorded is not None:
+            wanted = step_settings(preset, step)
+            if recorded["fingerprint"] != wanted["fingerprint"]:
+                lines = differences(recorded["sections"], wanted["sections"])
+                raise ValueError(
+                    f"{source}: a half-trained {step} made with other settings ({'; '.join(lines)}), so it "
+                    f"was not adopted. Fix: keep the old values to continue it, or leave {previous} out "
+                    f"of previous_runs to start {step} over"
+                )
+        older = {p.name for p in checkpoints(source) if p != newest}
+        with atomic_dir(self.root / step) as temp:
+            shutil.copytree(source, temp, dirs_exist_ok=True, ignore=lambda _, names: older & set(names))
+            _writable(temp)
+        return newest.name
 
     def reset(self, step: str) -> None:
         """Forget a step's outputs, for `--force` (the evaluation step also owns metrics.json and figures)."""
@@ -165,6 +205,14 @@ class RunDir:
         if step == "evaluation":
             self.metrics.unlink(missing_ok=True)
             shutil.rmtree(self.root / "figures", ignore_errors=True)
+
+
+def _writable(folder: Path) -> None:
+    """Give the owner write access to a copy of a read-only input (Kaggle's /kaggle/input), so that
+    training can add checkpoints to it and a later adoption can replace it."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
 def _missing_previous_run(path: Path) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,8 @@ from transformers import TrainerCallback
 
 from sqlft.atomic import atomic_dir, ensure_free_space, tree_size, write_json_atomic, write_text_atomic
 from sqlft.budget import DECAYS, TimeBudget
+from sqlft.checkpoints import ADAPTER_WEIGHTS, complete_checkpoint
+from sqlft.checkpoints import checkpoints as _checkpoints
 from sqlft.config import TrainerSettings
 from sqlft.progress import ProgressFile
 
@@ -41,9 +42,6 @@ MARKER = "phase_done.json"
 ADAPTER_DIR = "adapter"
 CONFIG_FILE = "phase_config.json"
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-# What the Trainer writes into a checkpoint, trainer_state.json last: all present means the save finished.
-CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 # PhaseConfig keys that say where and how to log, not what is trained: a resume may change them.
 NOT_SETTINGS = {"output_dir", "report_to", "logging_steps"}
 # Keys of a preset's phase section that are not trainer settings (they choose data and samples).
@@ -91,6 +89,18 @@ class TrainResult:
     losses: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"} per logged step
     dropped_too_long: int = 0
     seconds: float = 0.0
+    planned_steps: int = 0  # the steps the phase's data and epochs (or max_steps) ask for
+    stopped_by_budget: bool = False  # max_minutes ended it before planned_steps
+
+    def extent(self) -> str:
+        """How much of the planned data the phase saw, for its notebook and metrics."""
+        share = (
+            f" ({self.global_step / self.planned_steps:.0%} of the planned data)"
+            if self.planned_steps
+            else ""
+        )
+        why = ", stopped by its max_minutes budget" if self.stopped_by_budget else ""
+        return f"step {self.global_step} of {self.planned_steps} planned{share}{why}"
 
 
 def compute_dtype(model: Any) -> torch.dtype:
@@ -172,14 +182,26 @@ def trainer_arguments(config: PhaseConfig, model: Any, on_gpu: bool) -> dict[str
         data_seed=config.seed,
         report_to=["wandb"] if config.report_to == "wandb" else "none",
         dataloader_num_workers=0,
+        # every LoRA weight gets a gradient each step: no search for unused ones (transformers' default
+        # for a PeftModel under DDP is True, a slower step and a warning every step)
+        ddp_find_unused_parameters=False,
     )
+
+
+def pin_one_gpu(args: Any) -> Any:
+    """One process and several visible GPUs (placement single, or auto without a launcher): the model
+    sits on GPU 0, so the Trainer must count one device; with two it wraps the model in DataParallel,
+    which TRL's trainers refuse. Returns `args`, with `n_gpu` 1 in that case."""
+    if args.world_size == 1 and args.n_gpu > 1:  # reading n_gpu sets up the devices first
+        args._n_gpu = 1
+    return args
 
 
 def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool):
     from trl import SFTConfig
 
     evaluate = has_eval and config.eval_steps > 0
-    return SFTConfig(
+    args = SFTConfig(
         **trainer_arguments(config, model, on_gpu),
         per_device_eval_batch_size=config.batch_size,
         eval_strategy="steps" if evaluate else "no",
@@ -190,6 +212,7 @@ def _training_args(config: PhaseConfig, model: Any, has_eval: bool, on_gpu: bool
         length_column_name="length",
         include_num_input_tokens_seen="non_padding",  # logged as num_input_tokens_seen: throughput
     )
+    return pin_one_gpu(args)
 
 
 def _losses(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
@@ -205,43 +228,6 @@ def _load_finished(model: Any, output_dir: Path) -> TrainResult:
     set_peft_model_state_dict(model, load_peft_weights(str(output_dir / ADAPTER_DIR)))
     print(f"{output_dir}: phase already finished at step {marker['global_step']}; loaded its adapter")
     return TrainResult(**{**marker, "skipped": True})
-
-
-def checkpoint_problem(checkpoint: Path) -> str | None:
-    """Why `checkpoint` cannot be resumed (a file the Trainer writes is missing or unreadable), or None."""
-    missing = [name for name in CHECKPOINT_FILES if not (checkpoint / name).is_file()]
-    if not any((checkpoint / name).is_file() for name in ADAPTER_WEIGHTS):
-        missing.append("adapter weights")
-    if missing:
-        return f"no {', '.join(missing)}"
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text())
-    except ValueError as error:
-        return f"trainer_state.json unreadable ({error})"
-    return None
-
-
-def _checkpoints(output_dir: Path) -> list[Path]:
-    """checkpoint-N folders, newest first."""
-    found = [p for p in output_dir.glob("checkpoint-*") if p.is_dir() and p.name[11:].isdigit()]
-    return sorted(found, key=lambda p: int(p.name[11:]), reverse=True)
-
-
-def complete_checkpoint(output_dir: str | Path, log: Any = print, remove: bool = True) -> Path | None:
-    """The newest checkpoint the Trainer finished writing; incomplete newer ones are removed (when
-    `remove`), with a message.
-
-    A kill or a full disk inside a save leaves a checkpoint without its trainer_state.json (written
-    last) or with a part of it; resuming from it fails, and it would block every rerun.
-    """
-    for checkpoint in _checkpoints(Path(output_dir)):
-        problem = checkpoint_problem(checkpoint)
-        if problem is None:
-            return checkpoint
-        if remove:
-            log(f"{checkpoint}: incomplete ({problem}), left by an interrupted save; removed")
-            shutil.rmtree(checkpoint, ignore_errors=True)
-    return None
 
 
 def _settings(config: PhaseConfig) -> dict[str, Any]:
@@ -393,6 +379,8 @@ def train(
         losses=_losses(state.log_history),
         dropped_too_long=dropped,
         seconds=round(time.monotonic() - started, 2),
+        planned_steps=state.max_steps,
+        stopped_by_budget=bool(budget and budget.spent) and state.global_step < state.max_steps,
     )
     if result.finished:
         result.adapter_dir = str(output_dir / ADAPTER_DIR)

@@ -96,9 +96,24 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"sqlft plan: {error}", file=sys.stderr)
         return 2
+    kernels = None  # a preset's kernels, each against one Kaggle session
+    if args.preset:
+        from dataclasses import asdict
+
+        from sqlft.session_budget import budget_table, kernel_budgets
+
+        rows = kernel_budgets(preset, shape, args.gpus or 2)
+        kernels = [asdict(row) | {"total": row.total, "fits": row.fits} for row in rows]
     if args.json:
-        print(json.dumps({**plan.to_dict(), "config": origin, "generation": generation.to_dict()}, indent=1))
+        extra = {"kernels_minutes": kernels} if kernels is not None else {}
+        print(
+            json.dumps(
+                {**plan.to_dict(), "config": origin, "generation": generation.to_dict(), **extra}, indent=1
+            )
+        )
     else:
         what = "phase 3 (GRPO: generation, then the step)" if rl else "training"
         print(f"config: {origin}\n\n{what}\n{plan.table()}\n\ngeneration (evaluation)\n{generation.table()}")
+        if kernels is not None:
+            print(f"\nKaggle kernels, hours per session\n{budget_table(preset, shape, args.gpus or 2)}")
     return 0
