@@ -145,16 +145,26 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def settings_table(config: Any, step: str):
-    """The resolved preset values this step ran with, as the dotted keys `-p`/`overrides` take."""
+    """The resolved preset values this step ran with, as the dotted keys `-p`/`overrides` take; each says
+    whether it came from the preset file (named in the caption) or from an override."""
+    from sqlft.config import load_preset
     from sqlft.rundir import STEP_SECTIONS
 
     preset = config.to_dict()
+    from_file = _flat(load_preset(config.origin).to_dict()) if config.origin else {}
     rows = [
-        {"setting": key, "value": str(value)}
+        {
+            "setting": key,
+            "value": str(value),
+            "from": "preset file" if from_file.get(key, object()) == value else "override",
+        }
         for section in STEP_SECTIONS[step] or ("eval",)
         for key, value in _flat(preset[section], f"{section}.").items()
     ]
-    caption = f"{step} of preset {config.name}: change any value with -p KEY=VALUE or in `overrides`"
+    caption = (
+        f"{step} of preset {config.name} ({config.origin or 'built in code'}): change any value with "
+        "-p KEY=VALUE or in `overrides`"
+    )
     return full_table(rows, caption)
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 GIB = 1024**3
-T4_GIB = 15.0  # what a Kaggle T4 reports (16 GB card)
+T4_GIB = 14.5  # a Kaggle T4 (16 GB card) shows torch about 14.7 GiB; what is usable of it (issue 23)
 CUDA_OVERHEAD_GIB = 0.8  # CUDA context, cuBLAS workspace, allocator reserve: measured 0.5-1 GiB
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit absmax per 64 + fp32 per 256 blocks
 QUANT_BYTES = {"nf4": NF4_BYTES, "int8": 1.0 + 4 / 4096, None: 2.0}  # per block weight; None: fp16/bf16

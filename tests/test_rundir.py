@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from sqlft.config import load_preset
 from sqlft.rundir import STEPS, RunDir, dependents, differences, step_settings
 
 
@@ -86,3 +87,58 @@ def test_mark_done_records_the_fingerprint_of_the_settings_used(tmp_path):
         == step_settings(preset, "phase1")["fingerprint"]
         == run.settings("phase1")["fingerprint"]
     )
+
+
+def _checkpoint(folder, step, complete=True):
+    """A checkpoint-N folder as the Trainer leaves it (trainer_state.json written last)."""
+    path = folder / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    for name in ("optimizer.pt", "scheduler.pt", "adapter_model.safetensors"):
+        (path / name).write_bytes(b"x")
+    if complete:
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    return path
+
+
+def _half_trained(root, preset, steps=(2, 4), incomplete=6):
+    """An earlier kernel's output: phase1 done, phase2 cut off: checkpoints `steps`, one half saved."""
+    previous = RunDir(root)
+    previous.step_dir("phase1")
+    previous.record_settings("phase1", preset)
+    previous.mark_done("phase1")
+    previous.record_settings("phase2", preset)
+    (previous.root / "phase2" / "train.jsonl").write_text("{}\n")
+    for step in steps:
+        _checkpoint(previous.root / "phase2", step)
+    _checkpoint(previous.root / "phase2", incomplete, complete=False)
+    return previous
+
+
+def test_adopt_takes_a_half_trained_phase_with_its_newest_complete_checkpoint_only(tmp_path):
+    preset = load_preset("smoke").to_dict()
+    previous = _half_trained(tmp_path / "kernel1", preset)
+    for path in previous.root.rglob("*"):  # Kaggle's inputs are read-only
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    run = RunDir(tmp_path / "kernel2")
+    adopted = run.adopt([previous.root], preset)
+    assert adopted == ["phase1", "phase2 (half trained, from checkpoint-4)"]
+    assert not run.is_done("phase2")
+    assert sorted(p.name for p in (run.root / "phase2").glob("checkpoint-*")) == ["checkpoint-4"]
+    assert (run.root / "phase2" / "train.jsonl").is_file() and run.settings("phase2") is not None
+    assert (run.root / "phase2").stat().st_mode & 0o200  # writable: training adds checkpoints here
+    assert run.adopt([previous.root], preset) == []  # what it has is as new
+
+
+def test_adopt_refuses_a_half_trained_phase_made_with_other_settings(tmp_path):
+    previous = _half_trained(tmp_path / "kernel1", load_preset("smoke").to_dict())
+    changed = load_preset("smoke", {"phase2.learning_rate": 0.01}).to_dict()
+    with pytest.raises(ValueError, match=r"phase2.learning_rate: 0.0005 -> 0.01.*Fix"):
+        RunDir(tmp_path / "kernel2").adopt([previous.root], changed)
+    assert not (tmp_path / "kernel2" / "phase2").exists()
+
+
+def test_adopt_leaves_a_phase_without_a_complete_checkpoint(tmp_path):
+    previous = _half_trained(tmp_path / "kernel1", load_preset("smoke").to_dict(), steps=())
+    run = RunDir(tmp_path / "kernel2")
+    assert run.adopt([previous.root], load_preset("smoke").to_dict()) == ["phase1"]
+    assert not (run.root / "phase2").exists()

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", choices=["paged_adamw_8bit", "adamw_8bit", "adamw_torch"])
     parser.add_argument("--placement", choices=["single", "split", "ddp"])
     parser.add_argument("--gpus", type=int, help="GPUs for split/ddp placement (default 2)")
-    parser.add_argument("--gpu-memory", type=float, help="GiB per GPU (default 15, a T4)")
+    parser.add_argument("--gpu-memory", type=float, help="GiB per GPU (default 14.5: a T4)")
     parser.add_argument("--eval-batch", type=int, help="prompts generated at once (default: the preset's)")
     parser.add_argument("--new-tokens", type=int, help="tokens generated per prompt (default: the preset's)")
     parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of a table")
