@@ -133,6 +133,49 @@ def test_precision_and_optimizer_are_explicit_on_cpu(tmp_path):
     assert args.optim == "adamw_torch"
     assert args.train_sampling_strategy == "group_by_length"
     assert args.report_to == [] or args.report_to == "none" or args.report_to == ["none"]
+    assert args.ddp_find_unused_parameters is False  # a PeftModel under DDP would default to True
+
+
+def fake_two_gpus(monkeypatch):
+    """torch as a process without a launcher sees it on a Kaggle 2xT4 (no CUDA is touched)."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+
+
+def test_one_process_with_two_gpus_gives_the_trainer_one_device(tmp_path, monkeypatch):
+    from sqlft.rl import RLConfig, _grpo_args
+    from sqlft.train import _training_args
+
+    model, _ = load()
+    fake_two_gpus(monkeypatch)
+    sft = _training_args(config(tmp_path), model, has_eval=False, on_gpu=True)
+    grpo = _grpo_args(
+        RLConfig.from_dict({"batch_size": 2, "num_generations": 2}, output_dir=str(tmp_path)),
+        model,
+        on_gpu=True,
+    )
+    # TRL refuses n_gpu > 1 (nn.DataParallel) in SFTTrainer and GRPOTrainer alike
+    assert (sft.world_size, sft.n_gpu, str(sft.device)) == (1, 1, "cuda:0")
+    assert (grpo.n_gpu, grpo.ddp_find_unused_parameters) == (1, False)
+
+
+def test_auto_and_ddp_presets_train_under_accelerate_launch_on_two_gpus(monkeypatch):
+    from sqlft.config import load_preset
+    from sqlft.placement import choose_placement
+    from sqlft.recipe import data_parallel_gpus
+
+    fake_two_gpus(monkeypatch)
+    assert data_parallel_gpus(load_preset("smoke", {"model.placement": "auto"})) == 2
+    assert data_parallel_gpus(load_preset("smoke", {"model.placement": "ddp"})) == 2
+    assert data_parallel_gpus(load_preset("smoke", {"model.placement": "single"})) == 0
+    single = choose_placement("single")
+    assert (single.mode, single.device_map) == ("single", {"": 0}) and "pins GPU 0" in single.sentence
+    assert "pins GPU 0" in choose_placement("auto").sentence
+    monkeypatch.setenv("WORLD_SIZE", "2")  # inside the launcher: train here, one replica per process
+    assert data_parallel_gpus(load_preset("smoke", {"model.placement": "auto"})) == 0
 
 
 def test_phase_config_from_preset_section(tmp_path):
@@ -261,7 +304,11 @@ def test_a_spent_time_budget_ends_the_phase_with_its_adapter(tmp_path):
     result = train(add_lora(model, "attention"), tok, records(tok, 8), None, budget)
     assert result.finished and result.global_step == 1
     assert (tmp_path / "phase" / "adapter" / "adapter_config.json").is_file()
-    assert json.loads((tmp_path / "phase" / "phase_done.json").read_text())["global_step"] == 1
+    done = json.loads((tmp_path / "phase" / "phase_done.json").read_text())
+    assert done["global_step"] == 1 and done["stopped_by_budget"] and done["planned_steps"] == 6
+    assert (
+        result.extent() == "step 1 of 6 planned (17% of the planned data), stopped by its max_minutes budget"
+    )
 
 
 def logged_rates(phase_dir):
