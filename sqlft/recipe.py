@@ -65,6 +65,9 @@ def load_model(config: Preset):
         compute_dtype=m.compute_dtype,
         placement=m.placement,
         max_memory_per_gpu=m.max_memory_per_gpu,
+        # fp16 (a T4): eager attention forms QK^T in fp16 before scaling it (transformers 5 does not
+        # upcast phi's), which overflows where SDPA, scaling inside with fp32 accumulation, does not
+        attn_implementation="sdpa" if m.compute_dtype == "fp16" else None,
     )
 
 
