@@ -79,6 +79,19 @@ def test_settings_table_lists_the_dotted_keys_the_step_reads():
     assert "phase2.learning_rate" not in html
 
 
+def test_settings_table_says_which_values_are_overrides_and_names_the_preset_file(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("name: mine\nphase1:\n  learning_rate: 2.0e-3\n")
+    table = settings_table(load_preset(str(preset), {"phase1.max_steps": 7}), "phase1")
+    rows = {row["setting"]: row for row in table.data.to_dict("records")}
+    assert (rows["phase1.max_steps"]["value"], rows["phase1.max_steps"]["from"]) == ("7", "override")
+    assert (rows["phase1.learning_rate"]["value"], rows["phase1.learning_rate"]["from"]) == (
+        "0.002",
+        "preset file",
+    )
+    assert str(preset) in table.caption
+
+
 def test_paired_difference_and_interval():
     gain, half = paired_difference([True, True, False, True], [False, True, False, False])
     assert gain == pytest.approx(0.5)
