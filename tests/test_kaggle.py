@@ -155,3 +155,14 @@ def test_part_two_kernels_continue_from_the_cut_kernels_output(tmp_path):
         validate_metadata(meta, "part 2")
     injected = _cells(folders[0])[0]["injected-parameters"].source
     assert '"/kaggle/input/sqlft-02-phase2-spider/run"' in injected
+
+
+def test_the_kaggle_package_accepts_part_two_kernels_chained_to_the_cut_one(tmp_path):
+    pytest.importorskip("kaggle")
+    from sqlft.kaggle import kaggle_push_requests
+
+    folders = make_kernels("smoke", "bob", tmp_path, "sqlft", constraints=None, resume_step="phase2")
+    pushed = kaggle_push_requests(folders)
+    assert [p.get("error") for p in pushed] == [None] * 3
+    assert pushed[0]["request"]["kernel_data_sources"] == ["bob/sqlft-02-phase2-spider"]
+    assert pushed[2]["request"]["slug"] == "bob/sqlft-04-evaluation-part-2"
