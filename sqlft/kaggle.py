@@ -1,8 +1,11 @@
-"""Pushable Kaggle copies of the notebook series, with a preset baked into the parameters.
+"""Pushable Kaggle copies of the notebook series, and what a kernel needs to run there.
 
 Each step is its own Kaggle kernel (GPU T4 x2, internet on, Spider attached). A kernel adopts the
 run directory of the kernel before it (`kernel_sources`), so phase 2 finds the phase-1 adapter
 and the evaluation finds every step's predictions, and a 12-hour session limit hits one phase only.
+Each kernel carries the preset file and overrides it was made with, the pip constraints of the same
+commit, and a cell that reads its Kaggle secrets. A kernel cut off inside a phase is continued by
+part-2 kernels (`resume_step`), the first of which takes its output as input (README: On Kaggle).
 """
 
 from __future__ import annotations
@@ -137,9 +140,9 @@ def _text_literal(text: str, indent: str) -> str:
 
 def _files_cell(preset_file: Path, constraints: Path | None) -> str:
     """The kernel's first cell: write the preset file (and constraints) it was made with, byte for byte."""
-    files = [(preset_file.name, preset_file.read_text(encoding="utf-8"))]
+    files = [(preset_file.name, preset_file.read_bytes().decode("utf-8"))]  # bytes: keep \r\n as it is
     if constraints is not None:
-        files.append(("constraints.txt", constraints.read_text(encoding="utf-8")))
+        files.append(("constraints.txt", constraints.read_bytes().decode("utf-8")))
     code = [
         "# The preset file this kernel was made with (make_kernels --preset), written byte for byte, and the",
         "# pip constraints of the same sqlft commit: the run does not depend on what the install ships.",

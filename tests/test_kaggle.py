@@ -86,7 +86,9 @@ def _cells(folder):
 def test_kernels_carry_the_preset_file_overrides_and_constraints_byte_for_byte(tmp_path, monkeypatch):
     preset = tmp_path / "my.yaml"
     text = (KAGGLE_DIR.parent / "sqlft" / "presets" / "smoke.yaml").read_text()
-    preset.write_text(text.replace("name: smoke", "name: mine") + "# a 'quoted' \\ line, café\n")
+    preset.write_bytes(
+        (text.replace("name: smoke", "name: mine") + "# a 'quoted' \\ line, café\r\n").encode()
+    )
     constraints = tmp_path / "constraints.txt"
     constraints.write_text("transformers==5.25.0\npeft==0.18.0  # tested\n")
     overrides = {"phase2.max_steps": 3, "eval.data.limit": 2}
