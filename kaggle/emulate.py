@@ -33,12 +33,13 @@ from typing import Any
 
 import nbformat
 
-from sqlft.config import parse_override
+from sqlft.config import load_preset, parse_override
 from sqlft.kaggle import make_kernels
 from sqlft.rundir import STEPS
 
 TRAINING = ("phase1", "phase2", "phase3")
 ADAPTER = "adapter/adapter_model.safetensors"
+MAX_PARTS = 5  # a series killed again and again (a session limit shorter than one checkpoint) stops here
 
 # Put on the kernel's PYTHONPATH (with the fake kaggle_secrets): records what every Trainer does into
 # SQLFT_EMULATOR_EVENTS and, for the phase named in SQLFT_EMULATOR_CUT, stops after the first checkpoint
@@ -310,19 +311,38 @@ def emulate(
         uncut = run_series(
             make_kernels(preset, out=out / "uncut" / "kernels", **kwargs), out / "uncut", hook_dir, limits
         )
+        if uncut[-1]["killed"]:
+            raise RuntimeError(f"the uncut series was killed: {uncut[-1]['kernel']}, {uncut[-1]['killed']}")
         sessions = uncut
         if cut:
             first = make_kernels(preset, out=out / "cut" / "kernels", **kwargs)
             sessions = run_series(first, out / "cut", hook_dir, limits, cut=cut)
-            rest = make_kernels(preset, out=out / "cut" / "kernels", resume_step=cut, **kwargs)
-            sessions += run_series(rest, out / "cut", hook_dir, limits)
+            part = 2
+            while sessions[-1]["killed"]:  # README's route: part-N kernels from the step that was cut off
+                if part > MAX_PARTS:
+                    raise RuntimeError(f"still cut off after {MAX_PARTS} parts: raise --session-seconds")
+                stem = sessions[-1]["kernel"].split("/", 1)[1].removeprefix("sqlft-").split("-part-")[0]
+                step = next(name for name, s in STEPS if s.replace("_", "-") == stem)
+                rest = make_kernels(
+                    preset, out=out / "cut" / "kernels", resume_step=step, part=part, **kwargs
+                )
+                sessions += run_series(rest, out / "cut", hook_dir, limits)
+                part += 1
         leaks = count_secrets(out, list(test_secrets.values()))
     finally:
         shutil.rmtree(hook_dir, ignore_errors=True)
-    return summary(out, uncut, sessions if cut else None, cut, leaks, overrides, limits)
+    name = load_preset(preset, overrides).name
+    return {
+        "preset": name,
+        **summary(out, uncut, sessions if cut else None, cut, leaks),
+        "overrides": overrides,
+        "limits": limits,
+    }
 
 
-def summary(out, uncut, cut_sessions, cut, leaks, overrides, limits) -> dict[str, Any]:
+def summary(
+    out: Path, uncut: list[dict], cut_sessions: list[dict] | None, cut: str | None, leaks: dict[str, int]
+) -> dict[str, Any]:
     """emulation.json: sessions, where the cut fell and where training resumed, adapters, leaks."""
 
     def last_run(series: str, sessions: list[dict]) -> Path:
@@ -330,7 +350,6 @@ def summary(out, uncut, cut_sessions, cut, leaks, overrides, limits) -> dict[str
 
     uncut_digests = adapter_digests(last_run("uncut", uncut))
     final = next(p for p in reversed(TRAINING) if p in uncut_digests)
-    result: dict[str, Any] = {"preset": None, "overrides": overrides, "cut": cut, "limits": limits}
     sessions = cut_sessions or uncut
     events = [e | {"session": i + 1} for i, s in enumerate(sessions) for e in s["events"]]
     cut_event = next((e for e in events if e["event"] == "cut"), None)
@@ -346,8 +365,8 @@ def summary(out, uncut, cut_sessions, cut, leaks, overrides, limits) -> dict[str
     cut_digests = adapter_digests(last_run("cut", cut_sessions)) if cut_sessions else {}
     metrics_path = last_run("cut" if cut_sessions else "uncut", sessions) / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
-    result.update(
-        preset=metrics.get("preset") if metrics else None,
+    return dict(
+        cut=cut,
         sessions=[{k: v for k, v in s.items() if k != "events"} for s in sessions],
         uncut_sessions=len(uncut),
         cut_after_step=cut_event["step"] if cut_event else None,
@@ -362,7 +381,6 @@ def summary(out, uncut, cut_sessions, cut, leaks, overrides, limits) -> dict[str
         inputs_unchanged=all(s["inputs_unchanged"] for s in [*uncut, *sessions]),
         metrics=metrics,
     )
-    return result
 
 
 def main() -> int:
