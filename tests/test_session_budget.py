@@ -59,3 +59,14 @@ def test_plan_prints_the_kernel_budget_table(capsys):
 
 def test_a_t4_is_planned_with_the_memory_it_leaves_usable():
     assert T4_GIB == 14.5 and Setup().gpu_gib == 14.5
+
+
+def test_plan_json_carries_the_kernel_minutes(capsys):
+    import json
+
+    from sqlft.cli import main
+
+    assert main(["plan", "--preset", "kaggle-t4x2-phi2", "--json"]) == 0
+    kernels = json.loads(capsys.readouterr().out)["kernels_minutes"]
+    assert [k["step"] for k in kernels] == ["baseline", "phase1", "phase2", "phase3"]
+    assert all(k["fits"] and k["total"] <= 11 * 60 for k in kernels)
