@@ -208,7 +208,7 @@ def make_kernels(
     from sqlft.pipeline import KERNELSPEC, notebooks_dir
 
     overrides = dict(overrides or {})
-    load_preset(preset, overrides)  # fail here, not on Kaggle
+    config = load_preset(preset, overrides)  # fail here, not on Kaggle
     preset_file = preset_path(preset)
     if constraints is not None and not Path(constraints).is_file():
         print(f"warning: {constraints} not found; the kernels install sqlft without version constraints")

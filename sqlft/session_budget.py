@@ -23,12 +23,11 @@ DECODE_UTILISATION = 0.25  # pessimistic share of the bandwidth one decode step 
 DOWNLOAD_BYTES_S = 25e6  # the hub, pessimistic; the model is read in 16 bits and quantised on load
 START_MINUTES = 10.0  # pip install, imports, data preparation
 SAVE_MINUTES = 10.0  # adapter, last checkpoint, executed notebook; Kaggle copying /kaggle/working
-SPIDER_DEV = 1034  # Spider dev questions
-TOKENS_PER_EXAMPLE = {
-    "spider": 400,
-    "gretel": 300,
-}  # gpu_check: Spider dev by a BPE tokenizer; gretel assumed
-SPIDER_TRAIN = 8659  # train_spider.json + train_others.json
+DEV_QUESTIONS = {"spider": 1034, "bird": 500}  # Spider dev; BIRD mini-dev
+TRAIN_EXAMPLES = {"spider": 8659, "bird": 9428}  # train_spider.json + train_others.json; BIRD train.json
+# gpu_check: Spider dev by a BPE tokenizer; gretel assumed. A source not listed (BIRD: not measured) counts
+# every example at the preset's max_length, the most a kept record can have.
+TOKENS_PER_EXAMPLE = {"spider": 400, "gretel": 300}
 STEP_PHASES = {"baseline": None, "phase1": "phase1", "phase2": "phase2", "phase3": "phase3"}
 
 
@@ -68,12 +67,11 @@ def predict_minutes(preset, shape: ModelShape) -> float:
     """Greedy decoding of the dev set on one GPU (each step reads the 4-bit weights), times the extra
     passes the preset asks for (sampled candidates, schema-constrained decoding)."""
     e = preset.eval
-    questions = (
-        min(e.data.limit or SPIDER_DEV, SPIDER_DEV) if e.data.source == "spider" else e.data.limit or 0
-    )
+    known = DEV_QUESTIONS.get(e.data.source)
+    questions = min(e.data.limit or known, known) if known else e.data.limit or 0
     weight_bytes = shape.block_linear_params() * QUANT_BYTES["nf4"] + shape.embedding_params() * 2
     step_s = weight_bytes / (T4_BANDWIDTH * DECODE_UTILISATION)
-    passes = (1 + (e.num_samples if e.num_samples > 1 else 0)) * (2 if e.schema_constrained else 1)
+    passes = (1 + (e.samples if e.samples > 1 else 0)) * (2 if e.schema_constrained else 1)
     return math.ceil(questions / e.batch_size) * e.max_new_tokens * step_s * passes / 60
 
 
@@ -81,10 +79,10 @@ def full_data_minutes(preset, phase: str, shape: ModelShape, gpus: int) -> float
     """Minutes the phase's planned data takes at the pessimistic rate (6 FLOPs per parameter per token)."""
     section = getattr(preset, phase)
     source = section.data.source
-    if source not in TOKENS_PER_EXAMPLE:
+    examples = section.data.limit or TRAIN_EXAMPLES.get(source, 0)
+    if not examples:
         return None
-    examples = section.data.limit or (SPIDER_TRAIN if source == "spider" else 0)
-    tokens = examples * TOKENS_PER_EXAMPLE[source] * section.epochs
+    tokens = examples * TOKENS_PER_EXAMPLE.get(source, preset.prompt.max_length) * section.epochs
     if phase == "phase3":  # each question's group of completions: generated, then trained on
         tokens *= section.num_generations * 2
     processes = gpus if preset.model.placement in ("ddp", "auto") else 1

@@ -16,7 +16,7 @@ EMULATOR = Path(__file__).resolve().parent.parent / "kaggle" / "emulate.py"
 def test_a_series_cut_in_phase_two_resumes_and_ends_byte_identical(tmp_path):
     out = tmp_path / "emulation"
     command = [sys.executable, str(EMULATOR), "--preset", "smoke", "--out", str(out), "--cut", "phase2"]
-    command += ["-p", "eval.data.limit=2", "-p", "eval.num_samples=1"]
+    command += ["-p", "eval.data.limit=2", "-p", "eval.samples=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
