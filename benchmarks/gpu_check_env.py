@@ -258,7 +258,7 @@ def install_wheels(dry_run: bool) -> dict:
 
 
 def emulate_t4(device: int = 0) -> dict:
-    """Make this process's GPU behave like a Kaggle T4 where it matters to sqlft: a 15 GiB memory cap,
+    """Make this process's GPU behave like a Kaggle T4 where it matters to sqlft: a memory cap of T4_GIB,
     no bf16 (fp16 compute), no flash-attention SDPA kernel (a T4 runs sdpa's memory-efficient one)."""
     import torch
 
