@@ -21,6 +21,12 @@ import zipfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+STANDIN_PREFIX = "GPU_CHECK_STANDIN_PREFIX"
+if os.environ.get(STANDIN_PREFIX):
+    # A dry run's `python -S` inside a virtual environment leaves sys.prefix at the base Python, so the
+    # venv's packages look foreign: dill (datasets' hashing) then pickles their modules by value and fails
+    # (pyarrow's MonthDayNano). On the image, as with site.py in a venv, the packages lie under sys.prefix.
+    sys.prefix = sys.exec_prefix = os.environ[STANDIN_PREFIX]
 if str(REPO) not in sys.path:  # sqlft from this repository: it is not installed on the GPU machine
     sys.path.insert(0, str(REPO))
 from sqlft.plan import T4_GIB  # noqa: E402
@@ -177,6 +183,7 @@ def child_env(work: Path, dry_run: bool) -> dict[str, str]:
     path = [str(SITE), str(REPO), str(REPO / "benchmarks"), env.get("PYTHONPATH", "")]
     if dry_run:
         path = [str(REPO), str(REPO / "benchmarks"), str(image_site(work / "image_site"))]
+        env[STANDIN_PREFIX] = sys.prefix
     cache = work / "cache"
     (work / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(
