@@ -1,0 +1,280 @@
+"""The query's scope as a schema-constrained answer is written: SQLite's keywords and functions, a
+schema's names, and per query level the tables of its FROM, its aliases and what the next word is."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+from sqlft.schema import Schema
+
+ANY = "*"  # a table whose columns are not known (a subquery, a CTE): any column of the schema
+CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
+# keywords that end a value: after them, as after a column or a literal, no name or literal follows
+OPERAND_KEYWORDS = frozenset(
+    "null true false current_date current_time current_timestamp end asc desc".split()
+)
+
+
+# SQLite's keywords (https://sqlite.org/lang_keywords.html) that a query may hold outside a name
+# position, and TRUE/FALSE. Any other word standing bare in an expression is a column to SQLite,
+# even one another dialect reserves (`date`, `number`, `text`, `key`): "no such column" if none is.
+QUERY_KEYWORDS = frozenset(
+    """all and as asc between by case cast collate cross current current_date current_time
+    current_timestamp desc distinct else end escape except exclude exists false filter first
+    following from full glob group groups having in indexed inner intersect is isnull join last
+    left like limit match materialized natural no not notnull null nulls offset on or order others
+    outer over partition preceding range recursive regexp right row rows select then ties true
+    unbounded union using values when where window with""".split()
+)
+
+
+def sql_keywords() -> frozenset[str]:
+    """The keywords a query may write where a name could stand (lower case)."""
+    return QUERY_KEYWORDS
+
+
+@lru_cache(maxsize=1)
+def sql_functions() -> frozenset[str]:
+    """The functions the SQLite that runs the queries knows."""
+    with sqlite3.connect(":memory:") as conn:
+        return frozenset(row[0].lower() for row in conn.execute("PRAGMA function_list"))
+
+
+@lru_cache(maxsize=1)
+def free_words() -> frozenset[str]:
+    """Words allowed in any expression position: keywords and functions."""
+    return sql_keywords() | sql_functions()
+
+
+class SchemaNames:
+    """A schema's names in lower case: tables and their columns."""
+
+    def __init__(self, schema: Schema):
+        self.columns = {t.name.lower(): frozenset(c.name.lower() for c in t.columns) for t in schema.tables}
+        self.tables = frozenset(self.columns)
+        self.all_columns = frozenset().union(*self.columns.values())
+
+    def columns_of(self, table: str) -> frozenset[str]:
+        return self.columns.get(table, self.all_columns)
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One query level, or a parenthesis inside one: the tables in scope and what the next word is."""
+
+    tables: tuple[str, ...] = ()  # tables in scope (ANY for subqueries and CTEs)
+    has_from: bool = False
+    clause: str = "select"  # select | from | other | with
+    expect: str = "column"  # column | table | after_table | alias | cte | qualified | call
+    qualified: str = ""  # the table whose column follows `X.`
+    forward: str = ""  # the qualifier of `X.` when used before the FROM that must define or name it
+    query: bool = True  # False: a parenthesis inside an expression (function arguments, IN lists)
+    derived: bool = False  # opened right after FROM/JOIN: a subquery used as a table
+    bare: tuple[str, ...] = ()  # columns named without a qualifier before this query's FROM
+    forward_aliases: tuple[str, ...] = ()  # qualifiers used before this query's FROM defines them
+    # what this query's FROM lets a qualifier name: (alias, table), a table not aliased under its
+    # own name (SQLite hides a table's name once it has an alias); seen by nested queries only
+    aliases: tuple[tuple[str, str], ...] = ()
+    last: str = ""  # the name the last table of the FROM was written as (its alias may follow)
+    pending: tuple[tuple[str, str], ...] = ()  # (qualifier, column) read before this query's FROM
+    items: tuple[str, ...] = ()  # this query's select-list items so far, lower case without spaces
+    operand: bool = False  # a value was just written: an operator, a keyword, `,` or `)` comes next
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The query's names so far: frames (innermost last; each query's aliases and the columns it
+    read through them before its FROM, checked when the FROM is complete), CTEs and select-list
+    aliases."""
+
+    frames: tuple[Frame, ...] = (Frame(),)
+    ctes: frozenset[str] = frozenset()
+    select_aliases: frozenset[str] = frozenset()
+
+    @property
+    def top(self) -> Frame:
+        return self.frames[-1]
+
+    def _set(self, **changes: Any) -> Scope:
+        return replace(self, frames=(*self.frames[:-1], replace(self.top, **changes)))
+
+    def _query(self) -> int:
+        """Index of the innermost query frame."""
+        return next((i for i in range(len(self.frames) - 1, -1, -1) if self.frames[i].query), 0)
+
+    def _note(self, **extra: tuple) -> Scope:
+        """Add to the innermost query frame's `bare`, `forward_aliases` or `pending`."""
+        i = self._query()
+        frame = self.frames[i]
+        frame = replace(frame, **{key: (*getattr(frame, key), *value) for key, value in extra.items()})
+        return replace(self, frames=(*self.frames[:i], frame, *self.frames[i + 1 :]))
+
+    def _lookup(self, name: str, upto: int | None = None) -> str | None:
+        """The table `name` qualifies in the FROMs of the query `upto` (default: the innermost
+        frame) and the queries around it, innermost first; a CTE's is ANY; None if none."""
+        frames = self.frames if upto is None else self.frames[: upto + 1]
+        for frame in reversed(frames):
+            for alias, table in reversed(frame.aliases):
+                if alias == name:
+                    return table
+        return ANY if name in self.ctes else None
+
+    def before_from(self) -> bool:
+        """Whether the innermost query has no FROM yet: its select list may use aliases defined later."""
+        return not self.frames[self._query()].has_from
+
+    def from_complete(self, names: SchemaNames) -> bool:
+        """Whether the innermost query's FROM, if it is complete here, provides what the select
+        list read before it: every qualifier it used (an alias or a table not aliased, of this
+        query or one around it) with the columns read through it, and a table in scope holding
+        each column it named bare. A query that named anything must have a FROM to end (a select
+        list cut off before any FROM fails on its first name). Asked at WHERE, GROUP BY, ...,
+        UNION, `)`, `;` and the end of the answer: the conditions of ON clauses are inside the FROM,
+        more JOINs may follow them."""
+        i = self._query()
+        query = self.frames[i]
+        if not query.has_from:
+            return not (query.bare or query.forward_aliases)
+        if any(self._lookup(alias, i) is None for alias in query.forward_aliases):
+            return False
+        for alias, column in query.pending:
+            table = self._lookup(alias, i)
+            if table is None or (table != ANY and column not in names.columns_of(table)):
+                return False
+        tables = [t for frame in self.frames[: i + 1] for t in frame.tables]
+        if ANY in tables:
+            return True
+        columns = frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
+        return all(column in columns for column in query.bare)
+
+    def resolve(self, name: str, names: SchemaNames) -> str | None:
+        """The table behind a qualifier: an alias or a table not aliased of the FROMs in scope, a
+        CTE (ANY), or while the innermost query has no FROM yet any table of the schema (which
+        its FROM must then name); None if there is none."""
+        table = self._lookup(name)
+        if table is None and self.before_from() and name in names.tables:
+            return name
+        return table
+
+    def columns(self, names: SchemaNames) -> frozenset[str]:
+        """Columns a bare name may take: those of the tables of this and enclosing queries (the
+        whole schema's before the FROM is written), and select-list aliases."""
+        if self.before_from():
+            return names.all_columns | self.select_aliases
+        tables = [t for frame in self.frames for t in frame.tables]
+        if ANY in tables:
+            return names.all_columns | self.select_aliases
+        return frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
+
+    def repeats(self, column: str) -> bool:
+        """Whether `column` would stand again, bare, in the select list before the FROM (not in a
+        function's arguments): a select list repeating itself until the answer is cut off, with
+        no FROM, is how a small model fails on every name it wrote."""
+        top = self.top
+        return top.query and top.clause == "select" and column in top.bare
+
+    def select_item(self, item: str) -> Scope | None:
+        """A select-list item of the innermost query ended at a comma; None if the list has it
+        already (`T1.id, T1.id, ...`, `max(x) AS a, max(x) AS a, ...`, `a, b, a`): a list
+        repeating itself runs until the answer is cut off, before any FROM. The caller (`SqlState.step`)
+        knows the comma stands in the select list."""
+        top = self.top
+        return None if item in top.items else self._set(items=(*top.items, item))
+
+    def qualifiers(self) -> frozenset[str]:
+        return frozenset(a for frame in self.frames for a, _ in frame.aliases) | self.ctes
+
+    # ---------------------------------------------------------------- events
+
+    def keyword(self, word: str) -> Scope:
+        top = self.top
+        if word in ("select", "union", "intersect", "except"):  # a new query at this level
+            return self._set(
+                query=True,
+                tables=(),
+                has_from=False,
+                clause="select",
+                expect="column",
+                bare=(),
+                forward_aliases=(),
+                aliases=(),
+                last="",
+                pending=(),
+                items=(),
+                operand=False,
+            )
+        if word == "from":
+            return self._set(has_from=True, clause="from", expect="table", operand=False)
+        if word == "join":
+            return self._set(clause="from", expect="table", operand=False)
+        if word == "with":
+            return self._set(clause="with", expect="cte", operand=False)
+        if word == "as":
+            return self._set(expect="column" if top.clause == "with" else "alias", operand=False)
+        if word in ("where", "on", "using", "group", "order", "having", "limit"):
+            return self._set(clause="other", expect="column", operand=False)
+        return self.value(word in OPERAND_KEYWORDS)
+
+    def table(self, name: str) -> Scope:
+        """`name` (a table, a CTE, or ANY for a subquery) joins the FROM; it may be aliased next."""
+        top, table = self.top, ANY if name in self.ctes else name
+        aliases = top.aliases if name == ANY else (*top.aliases, (name, table))
+        return self._set(tables=(*top.tables, table), aliases=aliases, last=name, expect="after_table")
+
+    def define(self, name: str, names: SchemaNames) -> Scope | None:
+        """`name` defined as an alias (of the last table, of a select-list value) or a CTE; None when
+        columns were read through it before that its table does not have."""
+        top = self.top
+        if top.clause == "with":
+            return replace(self, ctes=self.ctes | {name})._set(expect="column", operand=True)
+        if top.clause != "from" or not top.tables:
+            return replace(self, select_aliases=self.select_aliases | {name})._set(
+                expect="column", operand=True
+            )
+        table = top.tables[-1]
+        read = [column for alias, column in top.pending if alias == name]
+        if table != ANY and any(column not in names.columns_of(table) for column in read):
+            return None
+        aliases = top.aliases
+        if top.last != ANY and aliases and aliases[-1] == (top.last, table):  # its own name is hidden
+            aliases = aliases[:-1]
+        return self._set(aliases=(*aliases, (name, table)), last="", expect="column", operand=True)
+
+    def qualify(self, table: str, forward: str = "") -> Scope:
+        scope = self._note(forward_aliases=(forward,)) if forward else self
+        return scope._set(expect="qualified", qualified=table, forward=forward)
+
+    def read(self, column: str) -> Scope:
+        """A qualified column was written; remember it if its alias is still to be defined."""
+        forward = self.top.forward
+        scope = self._note(pending=((forward, column),)) if forward else self
+        return scope._set(expect="column", qualified="", forward="", operand=True)
+
+    def value(self, operand: bool = True) -> Scope:
+        """A value (`operand`: a column, a literal, a closed parenthesis) or an operator was written."""
+        top = self.top
+        if top.expect == "column" and top.operand == operand:
+            return self
+        return self._set(expect="column", qualified="", forward="", operand=operand)
+
+    def comma(self) -> Scope:
+        clause = self.top.clause
+        return (
+            self._set(expect={"from": "table", "with": "cte"}[clause])
+            if clause in ("from", "with")
+            else self.value(False)
+        )
+
+    def open(self) -> Scope:
+        top = self.top
+        frame = Frame(clause=top.clause, query=False, derived=top.expect == "table")
+        return replace(self, frames=(*self.frames, frame))
+
+    def close(self) -> Scope:
+        if len(self.frames) == 1:
+            return self.value(False)
+        inner, scope = self.top, replace(self, frames=self.frames[:-1])
+        return scope.table(ANY) if inner.derived else scope.value()
