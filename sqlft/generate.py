@@ -471,7 +471,8 @@ def generate_sql(
     if schemas is not None:
         from sqlft.constrained import Constraint
 
-        constraint = Constraint(tokenizer, [schemas[i] for _, i in order], greedy=not do_sample)
+        rows = [schemas[i] for _, i in order]
+        constraint = Constraint(tokenizer, rows, greedy=not do_sample, max_new_tokens=max_new_tokens)
     was_training = model.training
     model.eval()
     bar = ProgressBar(len(order), "generate", "sequences", enabled=progress)

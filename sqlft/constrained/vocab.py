@@ -76,6 +76,16 @@ class VocabTrie:
                 stack.append((child, after))
         return mask
 
+    def prefix_tokens(self, text: str) -> list[int]:
+        """The longest tokens (in any case) whose text begins `text`: how a closing is written."""
+        node, best = self.root, []
+        for ch in text.lower():
+            node = node.children.get(ch)
+            if node is None:
+                break
+            best = node.ids or best
+        return best
+
 
 def token_pieces(tokenizer: Any) -> list[str]:
     """The text each token adds after others (a leading space kept, as decoding a sequence shows)."""

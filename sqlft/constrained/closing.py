@@ -1,0 +1,178 @@
+"""How a constrained answer ends as a whole query: whether the text so far is one already
+(`complete`), and the shortest texts that make it one (`closings`): close a literal, a comment or
+a parenthesis, finish a half-written name, give an operator or a trailing keyword its operand
+(`WHERE` -> `WHERE 1`), and add the FROM the select list needs, with real tables that hold its
+columns. `sqlft.constrained.Constraint` spends an answer's last tokens on them, so an answer cut
+off by `max_new_tokens` still runs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlft.constrained.lexer import SqlState
+from sqlft.constrained.scope import ANY, SchemaNames, Scope
+
+WIDTH = 12  # partial closings kept per search step
+MAX_MOVES = 8  # moves a closing may take: a subquery's FROM and its ")" and the outer FROM fit
+VALUE = " 1"  # the operand a trailing operator or keyword gets: valid after =, AND, WHERE, LIMIT, ORDER BY
+# the keywords a half-written word may be completed into: each takes a table or an operand next
+CLOSING_KEYWORDS = frozenset(
+    "from where and or not by desc asc limit having on as join like is null group order".split()
+)
+# keywords that another word must follow before an operand may
+FOLLOWERS = {
+    "group": " BY",
+    "order": " BY",
+    "partition": " BY",
+    "nulls": " LAST",
+}
+
+
+def complete(state: SqlState) -> bool:
+    """Whether the text so far holds a whole query: a statement that ended, or one that may end here
+    with nothing open (no literal, comment, parenthesis or name half written, no operator or keyword
+    waiting for its operand) and a FROM that provides what its select list named."""
+    if state.mode == "done":
+        return True
+    if state.mode == "pre":
+        return False
+    after = state.step(" ")
+    if after is None or after.mode != "sql":
+        return False
+    scope, top = after.scope, after.scope.top
+    return (
+        len(scope.frames) == 1
+        and (top.operand or top.expect == "after_table")
+        and scope.from_complete(state.names)
+    )
+
+
+@lru_cache(maxsize=8192)
+def closings(state: SqlState) -> tuple[str, ...]:
+    """The shortest texts (fewest moves) after which `state` is `complete`, each checked character by
+    character by the state itself; () when the answer has not started a query or none is found."""
+    if state.mode == "pre":
+        return ()
+    frontier: list[tuple[str, SqlState]] = [("", state)]
+    for _ in range(MAX_MOVES + 1):
+        done = tuple(text for text, here in frontier if complete(here))
+        if done:
+            return done
+        following = []
+        for text, here in frontier:
+            for move in _moves(here):
+                after = here.feed(move)
+                if after is not None:
+                    following.append((text + move, after))
+        frontier = following[:WIDTH]
+        if not frontier:
+            break
+    return ()
+
+
+def _moves(state: SqlState) -> list[str]:
+    """The next pieces a closing may take from `state` (alternatives where there is a real choice)."""
+    mode = state.mode
+    if mode in ("string", "qident"):
+        return [state.quote]
+    if mode == "line_comment":
+        return ["\n"]
+    if mode in ("block_comment", "block_end"):
+        return ["*/" if mode == "block_comment" else "/"]
+    if mode in ("dash", "slash"):
+        return [VALUE]
+    if mode == "word" and state.buf in FOLLOWERS:
+        return [FOLLOWERS[state.buf]]
+    settled = state.step(" ")
+    if settled is None:  # a name half written
+        return _finish_name(state)
+    return _sql_moves(settled.scope, state.names)
+
+
+def _finish_name(state: SqlState) -> list[str]:
+    """Completions of the name being written into one that may stand here, shortest first: the
+    schema's tables and columns, and the keywords after which a closing goes on (`c` -> `country`,
+    not `cos`; `GRO` -> `GROUP`, not `GROUPS`)."""
+    names, buf = state.names, state.buf
+    qualifiers = state.scope.qualifiers()
+    words = sorted(names.tables | names.all_columns | CLOSING_KEYWORDS | qualifiers, key=len)
+    ends = []
+    for word in words:
+        if word.startswith(buf) and word != buf:
+            rest = word[len(buf) :] + ("." if word in qualifiers else "")  # `T` -> `T1.`, a column next
+            after = state.feed(rest)
+            if after is not None and (rest.endswith(".") or after.step(" ") is not None):
+                ends.append(rest)
+                if len(ends) == WIDTH:
+                    break
+    return ends
+
+
+def _sql_moves(scope: Scope, names: SchemaNames) -> list[str]:
+    """Moves from plain SQL: a table where one is expected, an operand after an operator, the FROM a
+    select list needs, or the `)` that closes a parenthesis or subquery."""
+    top = scope.top
+    if top.expect == "call":
+        return ["(1)"]  # not (*): only count takes it
+    if top.expect == "table":
+        return [f" {table}" for table in sorted(names.tables)]
+    if top.expect == "qualified":
+        table = top.qualified
+        return sorted(names.all_columns if table == ANY else names.columns_of(table))
+    if top.expect == "alias":
+        return [f" {alias}" for alias in _undefined_aliases(scope)] or [" t"]
+    if top.expect == "cte":
+        return []
+    if top.derived and not top.query and not top.operand:  # `FROM (`: a subquery, the least one
+        return [" SELECT 1"]
+    if top.expect == "column" and not top.operand:
+        return [VALUE]
+    if not top.query:  # a parenthesis in an expression (arguments, an IN list) closes first
+        return [")"]
+    if not scope.from_complete(names):
+        if not scope.before_from():
+            aliases = _undefined_aliases(scope) if top.last else []  # the last table has no alias yet
+            return [f" AS {alias}" for alias in aliases] + [" JOIN"]
+        return _from_clauses(scope, names)
+    return [")"] if len(scope.frames) > 1 else []
+
+
+def _undefined_aliases(scope: Scope) -> list[str]:
+    """Qualifiers the innermost query used before its FROM that no FROM defines yet."""
+    query = scope.frames[scope._query()]
+    return [a for a in dict.fromkeys(query.forward_aliases) if scope._lookup(a) is None]
+
+
+def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:
+    """` FROM ...` clauses that give the innermost query what its select list named: a table for each
+    qualifier used (`T1.name` -> `singer AS T1`), joined to tables holding its bare columns. With no
+    qualifier, every single table that holds them all is an alternative, for the model to choose."""
+    query = scope.frames[scope._query()]
+    bare = set(query.bare)
+    parts: list[str] = []
+    chosen: list[str] = []
+    for alias in dict.fromkeys(query.forward_aliases):
+        read = {column for qualifier, column in query.pending if qualifier == alias}
+        if alias in names.tables and read <= names.columns_of(alias):
+            parts.append(alias)
+            chosen.append(alias)
+            continue
+        fits = [t for t in sorted(names.tables) if read <= names.columns_of(t)]
+        if not fits:
+            return []
+        table = max(fits, key=lambda t: len(bare & names.columns_of(t)))
+        parts.append(f"{table} AS {alias}")
+        chosen.append(table)
+    missing = bare - set().union(*(names.columns_of(t) for t in chosen)) - scope.select_aliases
+    if not parts:
+        single = [t for t in sorted(names.tables) if missing <= names.columns_of(t)]
+        if single:
+            return [f" FROM {table}" for table in single]
+    while missing:
+        table = max(sorted(names.tables), key=lambda t: len(missing & names.columns_of(t)))
+        if not missing & names.columns_of(table):
+            return []
+        parts.append(table)
+        missing -= names.columns_of(table)
+    return [" FROM " + " JOIN ".join(parts)]
