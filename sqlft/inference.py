@@ -91,9 +91,11 @@ def load_for_inference(
     quantization: str | None = None,
     *,
     allow_other_base: bool = False,
+    **load_options: Any,
 ) -> tuple[Any, Any]:
     """Model and tokenizer ready to generate: the adapter checked, attached, and merged when the
-    base is not quantised (an unmerged LoRA halves generation speed)."""
+    base is not quantised (an unmerged LoRA halves generation speed). `load_options` (placement,
+    compute_dtype, max_memory_per_gpu) go to `sqlft.model.load_model_and_tokenizer`."""
     from sqlft.generate import merge_adapter
     from sqlft.model import load_model_and_tokenizer
 
@@ -101,7 +103,7 @@ def load_for_inference(
         read_adapter_config(adapter)
         if not allow_other_base:
             check_adapter_base(adapter, name_or_path)
-    model, tokenizer = load_model_and_tokenizer(name_or_path, quantization=quantization)
+    model, tokenizer = load_model_and_tokenizer(name_or_path, quantization=quantization, **load_options)
     if adapter is not None:
         from peft import PeftModel
 

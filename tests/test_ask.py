@@ -34,8 +34,9 @@ def concert_db(spider_dir) -> Path:
 def test_cli_answers_on_spider_db_and_leaves_it_byte_identical(concert_db, capsys) -> None:
     before = _sha(concert_db), concert_db.stat().st_mtime_ns
     args = ["ask", "--model", "tiny-llama-warm", "--db", str(concert_db), "--json", "--max-new-tokens", "40"]
-    assert main(args + ["How many singers are there?"]) == 0
+    status = main(args + ["How many singers are there?"])
     answer = json.loads(capsys.readouterr().out)
+    assert status == ask_module.EXIT_STATUS[answer["outcome"]]  # the tiny model's SQL may fail
     assert answer["question"] == "How many singers are there?"
     assert answer["sql"].upper().startswith("SELECT")
     if answer["error"] is None:  # what ran is what sqlite3 itself returns
@@ -55,7 +56,7 @@ def test_interactive_mode_answers_each_stdin_line(concert_db, monkeypatch, capsy
         "--max-new-tokens",
         "30",
     ]
-    assert main(args) == 0
+    assert main(args) in (0, 3, 4)  # which one: tests/test_ask_status.py
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.upper().startswith("SELECT") for line in lines)
 
@@ -144,5 +145,6 @@ def test_adapter_from_a_run_folder_brings_its_model_and_prompt(concert_db, tmp_p
     preset = "model:\n  name: tiny-llama-warm\nprompt:\n  template: plain\n  schema: compact\n"
     (tmp_path / "run" / "preset.yaml").write_text(preset)
     args = ["ask", "--adapter", str(adapter), "--db", str(concert_db), "--json", "--max-new-tokens", "20"]
-    assert main(args + ["How many singers are there?"]) == 0
-    assert json.loads(capsys.readouterr().out)["sql"]
+    status = main(args + ["How many singers are there?"])
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["sql"] and status == ask_module.EXIT_STATUS[answer["outcome"]]
