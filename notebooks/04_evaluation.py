@@ -38,7 +38,7 @@ previous_runs = []
 import json
 
 from sqlft import findings, recipe
-from sqlft.answer import ask, load_for_ask
+from sqlft.answer import notebook_ask
 from sqlft.evaluate.figures import compare_runs, plot_failures, plot_steps
 from sqlft.notebook import (
     constrained_table,
@@ -119,12 +119,13 @@ findings.what_this_shows(config, run, reports, last)
 # ## Ask your own database
 #
 # The trained model answers a question about any SQLite file: the prompt is built from the file's
-# schema as in training, and the SQL runs read-only with time and row limits. The cell starts from
-# a dev question the last step answered correctly; replace `db` and `question` with your own (or,
-# from a shell: `sqlft ask --adapter runs/demo/phase2/adapter --db my.sqlite "question"`).
+# schema as in training, the answer names only the file's tables and columns (schema-constrained
+# decoding), and the SQL runs read-only with time and row limits. The model loads as training
+# loaded it (the preset's quantisation and placement); where it does not fit this machine's GPU the
+# cell says so and skips. It starts from a dev question the last step answered correctly; replace
+# `db` and `question` with your own (or, from a shell:
+# `sqlft ask --adapter runs/demo/phase2/adapter --db my.sqlite "question"`).
 
 # %%
-model, tokenizer, prompt = load_for_ask(config.model.name, adapter=run.adapter(last))
 db, question = example_question(run, reports[last])  # or db = "my.sqlite"; question = "How many ...?"
-print(f"database {db.name}")
-print(ask(question, db, model, tokenizer, prompt=prompt).table())
+print(notebook_ask(config, run.adapter(last), db, question))
