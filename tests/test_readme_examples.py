@@ -73,3 +73,16 @@ def test_readme_python_api_example_runs(spider_dir, tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out
     assert "execution accuracy" in out and ("| " in out or "error:" in out)
     assert (tmp_path / "api-run" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_readme_ask_example_exits_with_the_status_it_states(spider_dir, capsys) -> None:
+    """README's `sqlft ask` example runs as written, with SmolLM2 itself (about 20 CPU seconds), and
+    ends with the exit status README's next line states; status 0 means its rows were shown."""
+    command, status_line = _spider_paths(_block("## Ask your own database", "bash"), spider_dir).splitlines()
+    words = shlex.split(command)
+    assert words[0] == "sqlft" and words[1] == "ask", command
+    stated = re.fullmatch(r'echo "exit status \$\?"\s+#\s*(\d)', status_line.strip())
+    assert stated, f"README: the line after the ask example must state its status, not {status_line!r}"
+    assert main(words[1:]) == int(stated.group(1)), command
+    out = capsys.readouterr().out
+    assert ("|---|" in out) == (stated.group(1) == "0")
