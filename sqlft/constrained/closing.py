@@ -17,15 +17,14 @@ WIDTH = 12  # partial closings kept per search step
 MAX_MOVES = 8  # moves a closing may take: a subquery's FROM and its ")" and the outer FROM fit
 VALUE = " 1"  # the operand a trailing operator or keyword gets: valid after =, AND, WHERE, LIMIT, ORDER BY
 # the keywords a half-written word may be completed into: each takes a table or an operand next
-CLOSING_KEYWORDS = frozenset(
-    "from where and or not by desc asc limit having on as join like is null group order".split()
-)
+CLOSING_KEYWORDS = frozenset("from where and not by limit having on as join is null group order in".split())
 # keywords that another word must follow before an operand may
 FOLLOWERS = {
     "group": " BY",
     "order": " BY",
     "partition": " BY",
     "nulls": " LAST",
+    "in": " (1)",
 }
 
 
@@ -84,25 +83,26 @@ def _moves(state: SqlState) -> list[str]:
         return [VALUE]
     if mode == "word" and state.buf in FOLLOWERS:
         return [FOLLOWERS[state.buf]]
+    longer = _finish_name(state) if mode == "word" else []  # `T` may be `T1` begun
     settled = state.step(" ")
-    if settled is None:  # a name half written
-        return _finish_name(state)
-    return _sql_moves(settled.scope, state.names)
+    return longer if settled is None else longer + _sql_moves(settled.scope, state.names)
 
 
 def _finish_name(state: SqlState) -> list[str]:
     """Completions of the name being written into one that may stand here, shortest first: the
-    schema's tables and columns, and the keywords after which a closing goes on (`c` -> `country`,
-    not `cos`; `GRO` -> `GROUP`, not `GROUPS`)."""
-    names, buf = state.names, state.buf
-    qualifiers = state.scope.qualifiers()
-    words = sorted(names.tables | names.all_columns | CLOSING_KEYWORDS | qualifiers, key=len)
+    schema's tables and columns, the aliases the query used before defining them, a qualifier and
+    its dot, and the keywords after which a closing goes on (`c` -> `country`, not `cos`; `GRO` ->
+    `GROUP`, not `GROUPS`; `AS T` -> `AS T1`)."""
+    names, buf, scope = state.names, state.buf, state.scope
+    qualifiers = scope.qualifiers() if scope.top.expect == "column" else frozenset()  # not at `AS T1`
+    words = sorted(names.tables | names.all_columns | set(_undefined_aliases(scope)) | qualifiers, key=len)
     ends = []
-    for word in words:
-        if word.startswith(buf) and word != buf:
-            rest = word[len(buf) :] + ("." if word in qualifiers else "")  # `T` -> `T1.`, a column next
+    for word in [*words, *sorted(CLOSING_KEYWORDS, key=len)]:
+        dot = word in qualifiers or (word in _undefined_aliases(scope) and scope.top.expect == "column")
+        if word.startswith(buf) and (word != buf or dot):
+            rest = word[len(buf) :] + ("." if dot else "")  # `T` -> `T1.`, a column next
             after = state.feed(rest)
-            if after is not None and (rest.endswith(".") or after.step(" ") is not None):
+            if after is not None and (dot or after.step(" ") is not None):
                 ends.append(rest)
                 if len(ends) == WIDTH:
                     break

@@ -1,11 +1,15 @@
 """`Constraint`: one SQL state per decoding row, restricting each step's logits (what
 `sqlft.generate` calls), and the schemas behind prompt records.
 
-Besides the names, it decides where an answer ends. A whole query whose model's first choice
-leaves SQL (prose after the query, `singer` + `s`) ends there: the model was done, and forcing it on
-made constrained answers 1.8x as long as plain ones. And within a `max_new_tokens` budget, once the
-tokens left are only enough to close the query (`closing.closings`), only tokens that start a
-closing are allowed, and a whole query stops: an answer cut off by the budget still runs.
+Besides the names, it decides where an answer ends. Constrained answers ran 1.8x as long as plain
+ones, and most of the extra tokens were a model lost after its first choice was refused (a select
+list naming `age` then `FROM Pets`, which has none: it may not stop there, and wrote `GROTRY {
+TYPEOf (` until the budget ended). So: a whole query whose model's first choice leaves SQL
+(`singer` + `s`, prose after it) ends there; a query the model wants to stop before it is whole,
+or whose model's first choice was refused FIGHT_LIMIT times, is closed with the shortest closing
+(`closing.closings`: the FROM it lacks, a parenthesis, ...); and once the `max_new_tokens` left are
+only enough to close the query, only tokens that start a closing are allowed: an answer cut off
+by the budget still runs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from sqlft.schema import Schema
 CANDIDATES = 48  # the model's best tokens checked one by one before the whole vocabulary is walked
 CAP_WINDOW = 24  # tokens before the budget's end from which closings are looked for
 CAP_MARGIN = 2  # tokens kept spare beyond a closing's own: a model may write it in smaller pieces
+FIGHT_LIMIT = 4  # a row whose first choice was rejected this often is lost: its query is closed
 
 
 class Constraint:
@@ -57,6 +62,8 @@ class Constraint:
         self.released = 0
         self.ended = 0  # rows stopped at a whole query where the model's choice left SQL
         self.capped: set[int] = set()  # rows whose last tokens were spent closing their query
+        self.rejected = [0] * len(rows)  # how often each row's first choice was rejected
+        self.closing: set[int] = set()  # rows closing their query: lost, or wanting to stop too early
 
     def mask(self, state: SqlState):
         if state in self.masks:
@@ -84,12 +91,22 @@ class Constraint:
         if left > CAP_WINDOW:
             return None
         if complete(state):
-            return [self.stop_id] if left <= CAP_MARGIN and self.stop_id is not None else None
+            return self.closing_tokens(state) if left <= CAP_MARGIN else None
         plans = closings(state)
         if not plans or left > min(self._cost(p) for p in plans) + CAP_MARGIN:
             return None
+        return self.closing_tokens(state)
+
+    def closing_tokens(self, state: SqlState) -> list[int] | None:
+        """The tokens that write the start of a closing (`closing.closings`), or a stop once the query
+        is whole; None when no closing is known."""
+        if complete(state):
+            return None if self.stop_id is None else [self.stop_id]
+        plans = closings(state)
+        cheapest = min(self._cost(plan) for plan in plans) if plans else 0
         tokens: set[int] = set()
-        for plan in plans:  # the longest token that writes some of it (outside a word: without its space)
+        for plan in (p for p in plans if self._cost(p) == cheapest):  # the longest token that writes
+            # some of it (outside a word, also without its leading space)
             texts = {plan, plan.lstrip()} if state.mode == "sql" else {plan}
             options = [self.trie.prefix_tokens(text) for text in texts if text]
             tokens.update(max(options, key=self._written))
@@ -103,6 +120,31 @@ class Constraint:
         kept = logits[j, keep]
         logits[j] = float("-inf")
         logits[j, keep] = kept
+
+    def _forced(self, row: int, state: SqlState, top: int) -> list[int] | None:
+        """The only tokens row `row` may take now, or None: the budget's end closes the query; a whole
+        query whose model's first choice `top` is rejected stops (it meant to leave SQL); and a row
+        whose model wants to stop before its query is whole, or whose first choice was rejected
+        FIGHT_LIMIT times (it is lost, and would write until the budget ends), is closed."""
+        if self.max_new_tokens is not None:
+            forced = self.capped_tokens(state, self.max_new_tokens - self.steps[row])
+            if forced is not None:
+                self.capped.add(row)
+                return forced
+        if row in self.closing:
+            return self.closing_tokens(state)
+        if state.mode == "pre" or self.accepts(state, top):
+            return None
+        if complete(state) and self.stop_id is not None:
+            self.ended += 1
+            return [self.stop_id]
+        self.rejected[row] += 1
+        if top in self.trie.special_ids or self.rejected[row] >= FIGHT_LIMIT:
+            forced = self.closing_tokens(state)
+            if forced is not None:
+                self.closing.add(row)
+            return forced
+        return None
 
     def restrict(self, rows: Sequence[int], logits: Any) -> Any:
         """`logits` (one row per entry of `rows`) with the tokens each row's state rejects at -inf.
@@ -121,16 +163,9 @@ class Constraint:
             state = self.states[row]
             if state is None or state.mode == "done":  # inside a literal a token may close it and go on
                 continue
-            if self.max_new_tokens is not None:
-                forced = self.capped_tokens(state, self.max_new_tokens - self.steps[row])
-                if forced is not None:
-                    self.capped.add(row)
-                    self._only(logits, j, forced)
-                    continue
-            top = ranked[j][0]
-            if self.stop_id is not None and not self.accepts(state, top) and complete(state):
-                self.ended += 1
-                self._only(logits, j, [self.stop_id])
+            forced = self._forced(row, state, ranked[j][0])
+            if forced is not None:
+                self._only(logits, j, forced)
                 continue
             accepted = []
             for k, token in enumerate(ranked[j]):

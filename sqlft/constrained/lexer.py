@@ -27,6 +27,8 @@ _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]{0,2}")  # one name, not a query: T1,
 # (`T1JOIN`, `T2ONTR`) nor a keyword misspelt (`ORDERING`, `WHEREMake`, `GROUPING`)
 _TABLE_ALIAS_SHAPE = re.compile(r"[a-z_]{1,12}|[a-z]{1,3}[0-9]{1,2}")
 _AFTER_TABLE_WORDS = (*CLAUSE_ENDS, *"join inner left right cross natural full outer using window".split())
+# the keywords that may follow a table in a FROM (`FROM t OR` is no SQL: the model meant ORDER)
+_AFTER_TABLE_KEYWORDS = frozenset((*_AFTER_TABLE_WORDS, "as", "on", "not", "indexed"))
 FREE_NAME_LENGTH = 48  # the longest alias or CTE name: a run-on `Total_Song_Song_...` stops here
 
 
@@ -181,6 +183,8 @@ class SqlState:
             scope = scope.comma()
         elif ch == "." and scope.top.expect == "after_table":  # `FROM db.table`: SQLite has one database
             return None
+        elif ch == "*":  # where a value may stand, a star (`count(*)`, `SELECT *`); after one, times
+            scope = scope.value(not scope.top.operand)
         elif ch != ".":
             scope = scope.value(False)  # an operator: a value follows
         return replace(self, scope=scope)
@@ -236,7 +240,7 @@ class SqlState:
         if keyword and word in CLAUSE_ENDS and not scope.from_complete(names):
             return None
         if expect == "after_table" and keyword:  # `FROM t WHERE`, `FROM t AS x`, `FROM t JOIN`
-            return scope.keyword(word)
+            return scope.keyword(word) if word in _AFTER_TABLE_KEYWORDS else None
         if expect in ("alias", "after_table", "cte"):
             return scope.define(word, names)
         if qualifier:  # before the FROM: the FROM must then define or name it (`from_complete`)
