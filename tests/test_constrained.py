@@ -71,6 +71,8 @@ def test_accepts_queries_that_name_only_what_exists(sql: str) -> None:
         "SELECT name, capacity FROM singer",  # a select list the FROM does not provide
         "SELECT * FROM singer.name",  # SQLite has one database: no db.table
         "Use the `SELECT title FROM singer` query",  # inline code is checked too
+        "SELECT T1.name FROM singer AS T1. WHERE T1.age > 1",  # no dot after a value
+        "SELECT name FROM singer OR age > 1",  # OR cannot follow a FROM's table (` OR` + `DER`)
     ],
 )
 def test_rejects_names_the_schema_does_not_define(sql: str) -> None:

@@ -181,8 +181,8 @@ class SqlState:
             scope = scope.close()
         elif ch == ",":
             scope = scope.comma()
-        elif ch == "." and scope.top.expect == "after_table":  # `FROM db.table`: SQLite has one database
-            return None
+        elif ch == "." and (scope.top.expect == "after_table" or scope.top.operand):
+            return None  # `FROM db.table` (SQLite has one database), `AS T1.`: no dot after a value
         elif ch == "*":  # where a value may stand, a star (`count(*)`, `SELECT *`); after one, times
             scope = scope.value(not scope.top.operand)
         elif ch != ".":
