@@ -48,6 +48,8 @@ def concerts_db():
         ("SELECT name, capacity", " FROM stadium"),  # only stadium has both
         ("SELECT T1.name, T2.capacity", " FROM singer AS t1 JOIN stadium AS t2"),
         ("SELECT count(*) FROM singer WHERE", " 1"),  # a trailing keyword gets an operand
+        # aliases used, others defined: the ones used are joined (a loop that ran into the budget)
+        ("SELECT T1.name, T2.capacity FROM singer AS T11 JOIN concert AS T22 ON T11.age = T22.year", None),
         ("SELECT name FROM singer WHERE country = 'Fra", "'"),  # an open string
         ("SELECT name FROM singer WHERE age > (SELECT avg(age", ") FROM singer)"),
         ("SELECT name FROM sing", "er"),  # a table's name half written
@@ -60,7 +62,7 @@ def test_a_cut_off_query_gets_the_closing_that_makes_it_run(concerts_db, text, w
     state = start_state(CONCERTS).feed(text)
     assert not complete(state)
     found = closings(state)
-    assert wanted in found, found
+    assert (wanted in found) if wanted else found, found
     for closing in found:
         assert complete(state.feed(closing)), closing
         assert _compiles(text + closing, concerts_db) is None, text + closing

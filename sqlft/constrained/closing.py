@@ -131,10 +131,8 @@ def _sql_moves(scope: Scope, names: SchemaNames) -> list[str]:
     if not top.query:  # a parenthesis in an expression (arguments, an IN list) closes first
         return [")"]
     if not scope.from_complete(names):
-        if not scope.before_from():
-            aliases = _undefined_aliases(scope) if top.last else []  # the last table has no alias yet
-            return [f" AS {alias}" for alias in aliases] + [" JOIN"]
-        return _from_clauses(scope, names)
+        aliases = _undefined_aliases(scope) if top.last else []  # the last table has no alias yet
+        return [f" AS {alias}" for alias in aliases] + _from_clauses(scope, names)
     return [")"] if len(scope.frames) > 1 else []
 
 
@@ -145,14 +143,16 @@ def _undefined_aliases(scope: Scope) -> list[str]:
 
 
 def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:
-    """` FROM ...` clauses that give the innermost query what its select list named: a table for each
-    qualifier used (`T1.name` -> `singer AS T1`), joined to tables holding its bare columns. With no
-    qualifier, every single table that holds them all is an alternative, for the model to choose."""
-    query = scope.frames[scope._query()]
+    """The ` FROM ...` (or, after a FROM, ` JOIN ...`) that gives the innermost query what its select
+    list named: a table for each qualifier used and not yet defined (`T1.name` -> `singer AS T1`),
+    joined to tables holding its bare columns. With no qualifier and no FROM yet, every single
+    table that holds them all is an alternative, for the model to choose."""
+    i = scope._query()
+    query = scope.frames[i]
     bare = set(query.bare)
     parts: list[str] = []
-    chosen: list[str] = []
-    for alias in dict.fromkeys(query.forward_aliases):
+    chosen = [t for frame in scope.frames[: i + 1] for t in frame.tables if t != ANY]
+    for alias in _undefined_aliases(scope):
         read = {column for qualifier, column in query.pending if qualifier == alias}
         if alias in names.tables and read <= names.columns_of(alias):
             parts.append(alias)
@@ -165,8 +165,11 @@ def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:
         parts.append(f"{table} AS {alias}")
         chosen.append(table)
     missing = bare - set().union(*(names.columns_of(t) for t in chosen)) - scope.select_aliases
-    if not parts:
-        single = [t for t in sorted(names.tables) if missing <= names.columns_of(t)]
+    keyword = " JOIN " if query.has_from else " FROM "
+    if not parts and not query.has_from:  # a table of its own holding them, before one around it
+        own = bare - scope.select_aliases
+        single = [t for t in sorted(names.tables) if own <= names.columns_of(t)]
+        single = single or [t for t in sorted(names.tables) if missing <= names.columns_of(t)]
         if single:
             return [f" FROM {table}" for table in single]
     while missing:
@@ -175,4 +178,4 @@ def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:
             return []
         parts.append(table)
         missing -= names.columns_of(table)
-    return [" FROM " + " JOIN ".join(parts)]
+    return [keyword + " JOIN ".join(parts)] if parts else []

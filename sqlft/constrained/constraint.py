@@ -25,7 +25,7 @@ from sqlft.constrained.vocab import vocab_trie
 from sqlft.schema import Schema
 
 CANDIDATES = 48  # the model's best tokens checked one by one before the whole vocabulary is walked
-CAP_WINDOW = 24  # tokens before the budget's end from which closings are looked for
+CAP_WINDOW = 40  # tokens before the budget's end from which closings are looked for
 CAP_MARGIN = 2  # tokens kept spare beyond a closing's own: a model may write it in smaller pieces
 FIGHT_LIMIT = 4  # a row whose first choice was rejected this often is lost: its query is closed
 
