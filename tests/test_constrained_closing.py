@@ -12,6 +12,7 @@ import torch
 from sqlft import testing
 from sqlft.constrained import Constraint, start_state
 from sqlft.constrained.closing import closings, complete
+from sqlft.constrained.constraint import FIGHT_LIMIT
 from sqlft.generate import generate_sql
 from sqlft.schema import Schema, SchemaStore
 
@@ -154,6 +155,29 @@ def test_the_last_tokens_close_the_query(smollm2_tokenizer) -> None:
     used = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     whole = _constraint_after(tokenizer, text, max_new_tokens=used + 2)  # 2 left: no room for more
     assert whole.restrict([0], logits)[0].argmax().item() == tokenizer.eos_token_id
+
+
+def test_a_model_that_wants_to_stop_too_early_gets_its_query_closed(smollm2_tokenizer) -> None:
+    """`SELECT name, capacity FROM singer` may not end (capacity is stadium's): the model's stop is
+    refused, and the next tokens join the table it lacks instead of letting it wander."""
+    tokenizer = smollm2_tokenizer
+    logits = torch.zeros(1, len(tokenizer))
+    logits[0, tokenizer.eos_token_id] = 5.0
+    constraint = _constraint_after(tokenizer, "SELECT name, capacity FROM singer")
+    chosen = tokenizer.decode([constraint.restrict([0], logits)[0].argmax().item()])
+    assert chosen.lower() == " join" and 0 in constraint.closing
+
+
+def test_a_model_refused_again_and_again_gets_its_query_closed(smollm2_tokenizer) -> None:
+    tokenizer, vocab = smollm2_tokenizer, smollm2_tokenizer.get_vocab()
+    logits = torch.zeros(1, len(tokenizer))
+    logits[0, vocab["Ġpeople"]] = 5.0  # no such column, each time
+    constraint = _constraint_after(tokenizer, "SELECT name FROM singer WHERE")
+    for _ in range(FIGHT_LIMIT - 1):  # refused: the constraint picks a column, the model may go on
+        constraint.restrict([0], logits)
+    assert 0 not in constraint.closing
+    pick = tokenizer.decode([constraint.restrict([0], logits)[0].argmax().item()])
+    assert 0 in constraint.closing and pick and " 1".startswith(pick)  # WHERE gets its operand
 
 
 @pytest.fixture(scope="module")

@@ -60,8 +60,6 @@ class Constraint:
         self.closing_cost: dict[str, int] = {}
         self.cache_size = cache_size
         self.released = 0
-        self.ended = 0  # rows stopped at a whole query where the model's choice left SQL
-        self.capped: set[int] = set()  # rows whose last tokens were spent closing their query
         self.rejected = [0] * len(rows)  # how often each row's first choice was rejected
         self.closing: set[int] = set()  # rows closing their query: lost, or wanting to stop too early
 
@@ -129,14 +127,12 @@ class Constraint:
         if self.max_new_tokens is not None:
             forced = self.capped_tokens(state, self.max_new_tokens - self.steps[row])
             if forced is not None:
-                self.capped.add(row)
                 return forced
         if row in self.closing:
             return self.closing_tokens(state)
         if state.mode == "pre" or self.accepts(state, top):
             return None
         if complete(state) and self.stop_id is not None:
-            self.ended += 1
             return [self.stop_id]
         self.rejected[row] += 1
         if top in self.trie.special_ids or self.rejected[row] >= FIGHT_LIMIT:
