@@ -124,14 +124,17 @@ def _sql_moves(scope: Scope, names: SchemaNames) -> list[str]:
         return [f" {alias}" for alias in _undefined_aliases(scope)] or [" t"]
     if top.expect == "cte":
         return []
-    if top.derived and not top.query and not top.operand:  # `FROM (`: a subquery, the least one
-        return [" SELECT 1"]
+    if top.derived and not top.query and not top.operand:  # `FROM (`: a subquery of a table
+        return [f" SELECT * FROM {table}" for table in _tables_for_aliases(scope, names)]
+    if top.query and top.derived and not top.has_from and not top.operand and not top.bare:
+        return [f" * FROM {table}" for table in _tables_for_aliases(scope, names)]  # `FROM (SELECT`
     if top.expect == "column" and not top.operand:
         return [VALUE]
     if not top.query:  # a parenthesis in an expression (arguments, an IN list) closes first
         return [")"]
     if not scope.from_complete(names):
-        aliases = _undefined_aliases(scope) if top.last else []  # the last table has no alias yet
+        # the last table has no alias yet, and is one whose columns are known (not a subquery)
+        aliases = _undefined_aliases(scope) if top.last and top.last != ANY else []
         return [f" AS {alias}" for alias in aliases] + _from_clauses(scope, names)
     return [")"] if len(scope.frames) > 1 else []
 
@@ -140,6 +143,17 @@ def _undefined_aliases(scope: Scope) -> list[str]:
     """Qualifiers the innermost query used before its FROM that no FROM defines yet."""
     query = scope.frames[scope._query()]
     return [a for a in dict.fromkeys(query.forward_aliases) if scope._lookup(a) is None]
+
+
+def _tables_for_aliases(scope: Scope, names: SchemaNames) -> list[str]:
+    """The schema's tables, those holding the most columns read through undefined aliases first."""
+    read = {
+        column
+        for frame in scope.frames
+        for alias, column in frame.pending
+        if scope._lookup(alias) is None  # not defined by any FROM yet
+    }
+    return sorted(sorted(names.tables), key=lambda t: -len(read & names.columns_of(t)))[:3]
 
 
 def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:

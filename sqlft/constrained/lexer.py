@@ -164,6 +164,8 @@ class SqlState:
             return self
         if ch == '"' and self.scope.top.expect in ("table", "qualified"):  # FROM "order", T1."group"
             return replace(self, mode="qident", quote=ch)
+        if ch == "'" and self.scope.top.expect in ("table", "qualified"):
+            return None  # SQLite would read `FROM 'Eli'` as a table named Eli
         if ch in "'\"":  # SQLite reads "x" as a string when no column is called x: Spider does that
             return replace(self, mode="string", quote=ch)
         if ch in "`[":
@@ -288,7 +290,9 @@ def _allowed_prefixes(names: SchemaNames, scope: Scope, quoted: bool) -> frozens
         return None
     if expect == "call":
         return frozenset()
-    if expect == "table":
+    if scope.top.derived and not scope.top.query and not scope.top.operand:
+        words = frozenset(STARTS)  # `FROM (` opens a subquery: `FROM (typeof(1))` is no table
+    elif expect == "table":
         words = names.tables | scope.ctes
     elif expect == "qualified":
         table = scope.top.qualified
