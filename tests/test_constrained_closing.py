@@ -204,3 +204,11 @@ def test_constrained_answers_cut_by_the_budget_end_as_whole_queries(tiny_llama, 
             started += 1
             assert complete(state), generation.raw
     assert started, [g.raw for g in generations]
+
+
+def test_an_alias_used_before_its_from_reads_columns_of_one_table() -> None:
+    """`MEN1.Make, MEN1.Cylinders` (car_names and cars_data): no FROM could define MEN1, and no
+    closing could save the answer, so the second column is refused where it is written."""
+    assert start_state(CONCERTS).feed("SELECT T1.name, T1.capacity") is not None  # stadium has both
+    assert start_state(CONCERTS).feed("SELECT T1.capacity, T1.age") is None
+    assert start_state(CONCERTS).feed("SELECT T1.capacity, T2.age FROM stadium AS T1 JOIN singer AS T2")

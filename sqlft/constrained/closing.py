@@ -133,9 +133,7 @@ def _sql_moves(scope: Scope, names: SchemaNames) -> list[str]:
     if not top.query:  # a parenthesis in an expression (arguments, an IN list) closes first
         return [")"]
     if not scope.from_complete(names):
-        # the last table has no alias yet, and is one whose columns are known (not a subquery)
-        aliases = _undefined_aliases(scope) if top.last and top.last != ANY else []
-        return [f" AS {alias}" for alias in aliases] + _from_clauses(scope, names)
+        return _from_clauses(scope, names)
     return [")"] if len(scope.frames) > 1 else []
 
 
@@ -166,7 +164,14 @@ def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:
     bare = set(query.bare)
     parts: list[str] = []
     chosen = [t for frame in scope.frames[: i + 1] for t in frame.tables if t != ANY]
-    for alias in _undefined_aliases(scope):
+    undefined = _undefined_aliases(scope)
+    alias_last = ""  # the FROM's last table, not aliased yet, may take the first alias it fits
+    last = scope.top.last if scope.top.expect == "after_table" else ""
+    if last and last != ANY and undefined:
+        read = {column for qualifier, column in query.pending if qualifier == undefined[0]}
+        if read <= names.columns_of(scope.top.tables[-1]):
+            alias_last, undefined = f" AS {undefined[0]}", undefined[1:]
+    for alias in undefined:
         read = {column for qualifier, column in query.pending if qualifier == alias}
         if alias in names.tables and read <= names.columns_of(alias):
             parts.append(alias)
@@ -192,4 +197,5 @@ def _from_clauses(scope: Scope, names: SchemaNames) -> list[str]:
             return []
         parts.append(table)
         missing -= names.columns_of(table)
-    return [keyword + " JOIN ".join(parts)] if parts else []
+    joined = keyword + " JOIN ".join(parts) if parts else ""
+    return [alias_last + joined] if alias_last or joined else []

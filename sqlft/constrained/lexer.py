@@ -236,9 +236,7 @@ class SqlState:
         if expect == "table":
             return scope.table(word) if word in names.tables or word in scope.ctes else None
         if expect == "qualified":
-            table = scope.top.qualified
-            known = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
-            return scope.read(word) if word in known else None
+            return scope.read(word) if word in scope.qualified_columns(names) else None
         if keyword and word in CLAUSE_ENDS and not scope.from_complete(names):
             return None
         if expect == "after_table" and keyword:  # `FROM t WHERE`, `FROM t AS x`, `FROM t JOIN`
@@ -295,8 +293,7 @@ def _allowed_prefixes(names: SchemaNames, scope: Scope, quoted: bool) -> frozens
     elif expect == "table":
         words = names.tables | scope.ctes
     elif expect == "qualified":
-        table = scope.top.qualified
-        words = scope.columns(names) | names.all_columns if table == ANY else names.columns_of(table)
+        words = scope.qualified_columns(names)
     else:  # only words that may stand complete here: a prefix no name completes is a dead end
         keywords = frozenset() if quoted else free_words()
         if scope.top.operand:  # after a value: a keyword (AND, FROM, AS, DESC, ...), not a name

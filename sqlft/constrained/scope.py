@@ -169,6 +169,21 @@ class Scope:
             return names.all_columns | self.select_aliases
         return frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
 
+    def qualified_columns(self, names: SchemaNames) -> frozenset[str]:
+        """The columns that may follow `X.`: its table's; for a subquery or CTE any; for an alias not
+        defined yet (`T1.` before the FROM), those of a table holding every column read through it
+        so far (`MEN1.Make, MEN1.Cylinders` would need a table that no schema has)."""
+        table = self.top.qualified
+        if table != ANY:
+            return names.columns_of(table)
+        anything = self.columns(names) | names.all_columns
+        forward = self.top.forward
+        read = {column for alias, column in self.frames[self._query()].pending if alias == forward}
+        if not forward or not read or self.ctes:
+            return anything
+        fits = [names.columns_of(t) for t in names.tables if read <= names.columns_of(t)]
+        return frozenset().union(*fits) if fits else anything
+
     def repeats(self, column: str) -> bool:
         """Whether `column` would stand again, bare, in the select list before the FROM (not in a
         function's arguments): a select list repeating itself until the answer is cut off, with
