@@ -49,25 +49,27 @@ def complete(state: SqlState) -> bool:
 
 @lru_cache(maxsize=8192)
 def closings(state: SqlState) -> tuple[str, ...]:
-    """The shortest texts (fewest moves) after which `state` is `complete`, each checked character by
-    character by the state itself; () when the answer has not started a query or none is found."""
+    """The texts of fewest moves after which `state` is `complete`, and those of one move more (one
+    move may be long: `AS T` + ` JOIN t AS T1 ...` against `AS T` + `1` + ` JOIN ...`, so the caller
+    weighs them in tokens), each checked character by character by the state itself; () when the
+    answer has not started a query or none is found."""
     if state.mode == "pre":
         return ()
     frontier: list[tuple[str, SqlState]] = [("", state)]
-    for _ in range(MAX_MOVES + 1):
-        done = tuple(text for text, here in frontier if complete(here))
-        if done:
-            return done
+    done: list[str] = []
+    for depth in range(MAX_MOVES + 2):
+        found = [text for text, here in frontier if complete(here)]
+        if done or (found and found == [""]):  # one move past the first found, or nothing to close
+            return tuple(done + found)
+        done = found
         following = []
         for text, here in frontier:
-            for move in _moves(here):
-                after = here.feed(move)
-                if after is not None:
-                    following.append((text + move, after))
+            if depth < MAX_MOVES and not complete(here):
+                following += [(text + move, after) for move in _moves(here) if (after := here.feed(move))]
         frontier = following[:WIDTH]
         if not frontier:
             break
-    return ()
+    return tuple(done)
 
 
 def _moves(state: SqlState) -> list[str]:
