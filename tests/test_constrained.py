@@ -46,7 +46,7 @@ def accepts(sql: str, schema: Schema = CONCERTS) -> bool:
         "SELECT name FROM singer UNION SELECT name FROM stadium",
         "SELECT name FROM singer -- a comment naming nothing_real\nWHERE age > 3.5",
         "Here it is:\n```sql\nSELECT name FROM singer\n```\nThe query selects made_up names.",
-        "SELECT name FROM singer; SELECT whatever FROM nowhere",
+        "SELECT name FROM singer; Then the names.",
     ],
 )
 def test_accepts_queries_that_name_only_what_exists(sql: str) -> None:
@@ -73,6 +73,11 @@ def test_accepts_queries_that_name_only_what_exists(sql: str) -> None:
         "Use the `SELECT title FROM singer` query",  # inline code is checked too
         "SELECT T1.name FROM singer AS T1. WHERE T1.age > 1",  # no dot after a value
         "SELECT name FROM singer OR age > 1",  # OR cannot follow a FROM's table (` OR` + `DER`)
+        # a later query is checked too: the extractor takes a ```sql block after inline `SELECT`
+        "Use `SELECT` like this:\n```sql\nSELECT * FROM song_id_list\n```",
+        "SELECT name FROM singer; SELECT whatever FROM nowhere",
+        "SELECT * FROM singer JOIN (SELECT singer.name FROM stadium) AS s",  # sees no outer FROM
+        "SELECT max(capacity) FROM singer\n\nResult: 1",  # a blank line ends the query here
     ],
 )
 def test_rejects_names_the_schema_does_not_define(sql: str) -> None:

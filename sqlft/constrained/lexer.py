@@ -100,8 +100,8 @@ class SqlState:
 
     def _read(self, ch: str) -> SqlState | None:
         mode = self.mode
-        if mode == "done":
-            return self
+        if mode == "done":  # read on as a new answer: prose is free, and a second query is checked too
+            return SqlState(self.names)._pre(ch)
         if mode == "pre":
             return self._pre(ch)
         if mode == "word":
@@ -112,7 +112,7 @@ class SqlState:
             if ch != self.quote:
                 return self._name(self.buf + ch.lower(), quoted=True)
             if not self.buf and ch == "`":  # a closing code fence, not an empty quoted name
-                return replace(self, mode="done")
+                return replace(self, mode="done") if self.scope.from_complete(self.names) else None
             if all(self._complete(self.buf, dot, True) is None for dot in (False, True)):
                 return None  # closing a name that nothing allows here would leave no way on
             return replace(self, mode="qident_end")
@@ -152,7 +152,17 @@ class SqlState:
         return replace(self, buf="" if ch in "\n:`" else self.buf + ch)
 
     def _sql(self, ch: str) -> SqlState | None:
-        """A character outside any name, literal or comment."""
+        """A character outside any name, literal or comment. A blank line ends the query for the
+        extractor (`sqlft.extract`), so it may only stand where the query may end."""
+        if self.mode == "sql" and self.buf == "\n":
+            if ch == "\n":
+                return self if self.scope.from_complete(self.names) else None
+            return self if ch.isspace() else replace(self, buf="")._sql_char(ch)
+        if self.mode == "sql" and ch == "\n":
+            return replace(self, buf="\n")
+        return self._sql_char(ch)
+
+    def _sql_char(self, ch: str) -> SqlState | None:
         top = self.scope.top
         if top.expect == "call" and ch != "(" and not ch.isspace():
             return None  # a function's name stands alone: SQLite reads it as a column
@@ -172,6 +182,8 @@ class SqlState:
             return replace(self, mode="qident", quote="]" if ch == "[" else "`")
         if ch == ";":
             return replace(self, mode="done") if self.scope.from_complete(self.names) else None
+        if ch == ":":  # not SQL here (`Result: 1` after a query is prose the extractor drops)
+            return None
         if ch in "-/":
             return replace(self, mode="dash" if ch == "-" else "slash")
         scope = self.scope

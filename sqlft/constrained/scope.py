@@ -112,11 +112,17 @@ class Scope:
         frame = replace(frame, **{key: (*getattr(frame, key), *value) for key, value in extra.items()})
         return replace(self, frames=(*self.frames[:i], frame, *self.frames[i + 1 :]))
 
+    def _visible(self, upto: int | None = None) -> tuple[Frame, ...]:
+        """The frames whose FROMs the frame `upto` (default: the innermost) sees: up to the nearest
+        subquery that stands as a table in a FROM, which cannot see the query around it."""
+        frames = self.frames if upto is None else self.frames[: upto + 1]
+        start = next((i for i in range(len(frames) - 1, -1, -1) if frames[i].derived and frames[i].query), 0)
+        return frames[start:]
+
     def _lookup(self, name: str, upto: int | None = None) -> str | None:
         """The table `name` qualifies in the FROMs of the query `upto` (default: the innermost
         frame) and the queries around it, innermost first; a CTE's is ANY; None if none."""
-        frames = self.frames if upto is None else self.frames[: upto + 1]
-        for frame in reversed(frames):
+        for frame in reversed(self._visible(upto)):
             for alias, table in reversed(frame.aliases):
                 if alias == name:
                     return table
@@ -144,7 +150,7 @@ class Scope:
             table = self._lookup(alias, i)
             if table is None or (table != ANY and column not in names.columns_of(table)):
                 return False
-        tables = [t for frame in self.frames[: i + 1] for t in frame.tables]
+        tables = [t for frame in self._visible(i) for t in frame.tables]
         if ANY in tables:
             return True
         columns = frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
@@ -164,7 +170,7 @@ class Scope:
         whole schema's before the FROM is written), and select-list aliases."""
         if self.before_from():
             return names.all_columns | self.select_aliases
-        tables = [t for frame in self.frames for t in frame.tables]
+        tables = [t for frame in self._visible() for t in frame.tables]
         if ANY in tables:
             return names.all_columns | self.select_aliases
         return frozenset().union(*(names.columns_of(t) for t in tables)) | self.select_aliases
@@ -200,7 +206,7 @@ class Scope:
         return None if item in top.items else self._set(items=(*top.items, item))
 
     def qualifiers(self) -> frozenset[str]:
-        return frozenset(a for frame in self.frames for a, _ in frame.aliases) | self.ctes
+        return frozenset(a for frame in self._visible() for a, _ in frame.aliases) | self.ctes
 
     # ---------------------------------------------------------------- events
 
