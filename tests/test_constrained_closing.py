@@ -212,3 +212,14 @@ def test_an_alias_used_before_its_from_reads_columns_of_one_table() -> None:
     assert start_state(CONCERTS).feed("SELECT T1.name, T1.capacity") is not None  # stadium has both
     assert start_state(CONCERTS).feed("SELECT T1.capacity, T1.age") is None
     assert start_state(CONCERTS).feed("SELECT T1.capacity, T2.age FROM stadium AS T1 JOIN singer AS T2")
+
+
+def test_a_query_after_the_first_statement_is_constrained_too(smollm2_tokenizer) -> None:
+    """SmolLM2 wrote inline `SELECT` in prose, then a ```sql block the extractor takes: the rows that
+    ended a statement stayed unconstrained, and the block named a table the file lacks."""
+    tokenizer, vocab = smollm2_tokenizer, smollm2_tokenizer.get_vocab()
+    constraint = _constraint_after(tokenizer, "Use the `SELECT``*` statement:\n```sql\nSELECT * FROM")
+    logits = torch.zeros(1, len(tokenizer))
+    logits[0, vocab["Ġpeople"]] = 5.0
+    logits[0, vocab["Ġsinger"]] = 4.0
+    assert constraint.restrict([0], logits)[0].argmax().item() == vocab["Ġsinger"]

@@ -157,7 +157,7 @@ class Constraint:
         ranked = logits.topk(min(CANDIDATES, logits.shape[-1]), dim=-1).indices.tolist()
         for j, row in enumerate(rows):
             state = self.states[row]
-            if state is None or state.mode == "done":  # inside a literal a token may close it and go on
+            if state is None:
                 continue
             forced = self._forced(row, state, ranked[j][0])
             if forced is not None:
@@ -187,7 +187,7 @@ class Constraint:
         for row, token in zip(rows, tokens, strict=True):
             self.steps[row] += 1
             state = self.states[row]
-            if state is not None and state.mode != "done":
+            if state is not None:  # after a statement ends too: a later query is checked
                 self.states[row] = (
                     state.feed(self.trie.pieces[token]) if token not in self.trie.special_ids else state
                 )
