@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
@@ -162,10 +163,22 @@ def settings_table(config: Any, step: str):
         for key, value in _flat(preset[section], f"{section}.").items()
     ]
     caption = (
-        f"{step} of preset {config.name} ({config.origin or 'built in code'}): change any value with "
+        f"{step} of preset {config.name} ({preset_source(config.origin)}): change any value with "
         "-p KEY=VALUE or in `overrides`"
     )
     return full_table(rows, caption)
+
+
+def preset_source(origin: str | Path | None) -> str:
+    """The preset file as a report shows it, without this machine's folders: a shipped preset by its
+    place in the package, a user's file (or a Kaggle kernel's copy) by its name."""
+    from importlib import resources
+
+    if not origin:
+        return "built in code"
+    path = Path(origin)
+    shipped = Path(str(resources.files("sqlft.presets")))
+    return f"sqlft/presets/{path.name}" if path.resolve().parent == shipped.resolve() else path.name
 
 
 def verdict(record: dict[str, Any]) -> str:

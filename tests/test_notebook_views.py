@@ -89,7 +89,9 @@ def test_settings_table_says_which_values_are_overrides_and_names_the_preset_fil
         "0.002",
         "preset file",
     )
-    assert str(preset) in table.caption
+    assert "(mine.yaml)" in table.caption and str(tmp_path) not in table.caption  # no machine folders
+    shipped = settings_table(load_preset("demo"), "phase1").caption
+    assert "(sqlft/presets/demo.yaml)" in shipped
 
 
 def test_paired_difference_and_interval():
