@@ -191,6 +191,59 @@ def test_no_accepted_text_is_a_dead_end(text: str) -> None:
         assert state.can_end() or any(state.step(c) is not None for c in PRINTABLE), text[: i + 1]
 
 
+@pytest.mark.parametrize(
+    "sql, ok",
+    [
+        ("SELECT T.name FROM (SELECT name, age FROM singer) AS T", True),
+        ("SELECT T.country FROM (SELECT name, age FROM singer) AS T", False),  # singer has it, T not
+        ("SELECT name FROM (SELECT name, age FROM singer)", True),
+        ("SELECT country FROM (SELECT name, age FROM singer)", False),
+        ("SELECT age FROM (SELECT name FROM singer) AS T JOIN stadium AS S", False),
+        ("SELECT capacity FROM (SELECT name FROM singer) AS T JOIN stadium AS S", True),
+        ("SELECT T.name FROM (SELECT DISTINCT S.name FROM singer AS S WHERE age > 3) AS T", True),
+        # `expr AS name`, and an expression without one (SQLite names it by its text)
+        ("SELECT count(*) FROM (SELECT count(*) AS n FROM singer GROUP BY country) AS T WHERE T.n > 1", True),
+        ("SELECT count(*) FROM (SELECT count(*) AS n FROM singer GROUP BY country) AS T WHERE n > 1", True),
+        (
+            "SELECT count(*) FROM (SELECT count(*) AS n FROM singer GROUP BY age) AS T WHERE T.age > 1",
+            False,
+        ),
+        (
+            "SELECT count(*) FROM (SELECT count(*) AS n, country FROM singer GROUP BY country) WHERE age > 1",
+            False,
+        ),
+        ("SELECT 1 FROM (SELECT count(*), name FROM singer) AS T ORDER BY T.name", True),
+        # `*` and `T.*`: the columns of the tables they cover
+        ("SELECT T.capacity FROM (SELECT * FROM stadium) AS T", True),
+        ("SELECT T.age FROM (SELECT * FROM stadium) AS T", False),
+        ("SELECT T.age FROM (SELECT S.* FROM singer AS S JOIN stadium AS D) AS T", True),
+        ("SELECT T.capacity FROM (SELECT S.* FROM singer AS S JOIN stadium AS D) AS T", False),
+        # nested: the outer subquery outputs what it reads from the inner one
+        ("SELECT 1 FROM (SELECT * FROM (SELECT count(*) AS n FROM singer) AS T) AS X ORDER BY X.n", True),
+        ("SELECT 1 FROM (SELECT * FROM (SELECT count(*) AS n FROM singer) AS T) AS X ORDER BY X.name", False),
+        ("SELECT 1 FROM (SELECT T.age FROM (SELECT name FROM singer) AS T) AS X", False),
+        # a compound query's outputs are not tracked (its first SELECT names them)
+        ("SELECT T.name FROM (SELECT name FROM singer UNION SELECT name FROM stadium) AS T", True),
+    ],
+)
+def test_a_from_subquery_offers_only_the_columns_its_select_list_outputs(sql: str, ok: bool) -> None:
+    """Issue 27: SmolLM2 read columns through a FROM subquery that its select list does not output."""
+    assert accepts(sql) is ok, sql
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT T.country FROM (SELECT name FROM singer) AS T",  # T cannot be that subquery: a JOIN may
+        "SELECT country FROM (SELECT name FROM singer) AS T",
+        "SELECT * FROM (SELECT count(*) FROM singer) AS T WHERE T.",
+        "SELECT * FROM (SELECT name FROM singer) AS T WHERE T.",
+    ],
+)
+def test_no_text_through_a_from_subquery_is_a_dead_end(text: str) -> None:
+    test_no_accepted_text_is_a_dead_end(text)
+
+
 def test_a_shared_column_is_allowed_from_either_table_and_a_partial_name_cannot_end() -> None:
     assert accepts("SELECT T1.name, T2.name FROM singer AS T1 JOIN stadium AS T2 ON T1.age = T2.capacity")
     state = start_state(CONCERTS).feed("SELECT nam")

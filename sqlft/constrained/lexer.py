@@ -29,6 +29,7 @@ _TABLE_ALIAS_SHAPE = re.compile(r"[a-z_]{1,12}|[a-z]{1,3}[0-9]{1,2}")
 _AFTER_TABLE_WORDS = (*CLAUSE_ENDS, *"join inner left right cross natural full outer using window".split())
 # the keywords that may follow a table in a FROM (`FROM t OR` is no SQL: the model meant ORDER)
 _AFTER_TABLE_KEYWORDS = frozenset((*_AFTER_TABLE_WORDS, "as", "on", "not", "indexed"))
+_LAST_WORD = re.compile(r"[\w$]+$")  # the keyword that ended a select list, read into its last item
 FREE_NAME_LENGTH = 48  # the longest alias or CTE name: a run-on `Total_Song_Song_...` stops here
 
 
@@ -92,10 +93,14 @@ class SqlState:
             return after
         scope = after.scope
         if scope.frames[scope._query()].clause != "select":  # not in a select list
-            return replace(after, item="") if after.item else after
+            if not after.item:
+                return after
+            if self.scope.frames[self.scope._query()].clause == "select":  # FROM, WHERE, ... ended it
+                scope = scope.output(_LAST_WORD.sub("", after.item))
+            return replace(after, scope=scope, item="")
         if ch == "," and after.mode == "sql" and scope.top.query:  # the comma ended an item
             scope = scope.select_item("".join(after.item.split()))
-            return None if scope is None else replace(after, scope=scope, item="")
+            return None if scope is None else replace(after, scope=scope.output(after.item), item="")
         return replace(after, item=after.item + ch.lower())
 
     def _read(self, ch: str) -> SqlState | None:
@@ -192,7 +197,7 @@ class SqlState:
         elif ch == ")":
             if scope.top.query and not scope.from_complete(self.names):
                 return None
-            scope = scope.close()
+            scope = scope.close(self.names)
         elif ch == ",":
             scope = scope.comma()
         elif ch == "." and (scope.top.expect == "after_table" or scope.top.operand):

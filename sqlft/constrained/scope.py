@@ -3,6 +3,7 @@ schema's names, and per query level the tables of its FROM, its aliases and what
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -11,6 +12,10 @@ from typing import Any
 from sqlft.schema import Schema
 
 ANY = "*"  # a table whose columns are not known (a subquery, a CTE): any column of the schema
+DERIVED = "\x01"  # starts a FROM subquery's stand-in table: its output columns, joined by NUL
+# a select-list item SQLite names: `expr AS name` or `expr name`, a column or `T.column`, `*` or `T.*`
+_ITEM_ALIAS = re.compile(r"(?s).*(?:\bas\s+|[\w$)\]\"'`]\s+|\)\s*)([a-z_$][\w$]*)")
+_ITEM_COLUMN = re.compile(r"(?:(?:distinct|all)\s+)?(?:([\w$]+)\s*\.\s*)?([a-z_$][\w$]*|\*)")
 CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
 # keywords that end a value: after them, as after a column or a literal, no name or literal follows
 OPERAND_KEYWORDS = frozenset(
@@ -58,7 +63,27 @@ class SchemaNames:
         self.all_columns = frozenset().union(*self.columns.values())
 
     def columns_of(self, table: str) -> frozenset[str]:
+        if table.startswith(DERIVED):
+            return frozenset(table[1:].split("\0"))
         return self.columns.get(table, self.all_columns)
+
+
+def derived(columns: frozenset[str]) -> str:
+    """The stand-in table of a FROM subquery whose output columns are `columns` (ANY if none)."""
+    return DERIVED + "\0".join(sorted(columns)) if columns else ANY
+
+
+def item_output(item: str) -> str | None:
+    """What a select-list item (lower case) makes its query output: a column name, `*` or `t.*`
+    (resolved once the FROM is known); None for an expression SQLite names by its text."""
+    item = item.strip()
+    if match := _ITEM_COLUMN.fullmatch(item):
+        qualifier, name = match.groups()
+        if name == "*":
+            return f"{qualifier}.*" if qualifier else "*"
+        return None if name in sql_keywords() and not qualifier else name
+    match = _ITEM_ALIAS.fullmatch(item)
+    return match.group(1) if match and match.group(1) not in sql_keywords() else None
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,8 @@ class Frame:
     pending: tuple[tuple[str, str], ...] = ()  # (qualifier, column) read before this query's FROM
     items: tuple[str, ...] = ()  # this query's select-list items so far, lower case without spaces
     operand: bool = False  # a value was just written: an operator, a keyword, `,` or `)` comes next
+    outputs: tuple[str | None, ...] = ()  # per select-list item ended: `item_output`
+    compound: bool = False  # UNION, INTERSECT or EXCEPT followed: its outputs are the first SELECT's
 
 
 @dataclass(frozen=True)
@@ -205,6 +232,33 @@ class Scope:
         top = self.top
         return None if item in top.items else self._set(items=(*top.items, item))
 
+    def output(self, item: str) -> Scope:
+        """A select-list item of the innermost query ended (at a comma or the clause after it)."""
+        i = self._query()
+        frame = self.frames[i]
+        frame = replace(frame, outputs=(*frame.outputs, item_output(item)))
+        return replace(self, frames=(*self.frames[:i], frame, *self.frames[i + 1 :]))
+
+    def _derived(self, inner: Frame, names: SchemaNames) -> str:
+        """The stand-in table of the FROM subquery `inner`: the columns its select list outputs;
+        ANY where they are not known (a compound query, no FROM, a star over a subquery or CTE)."""
+        if inner.compound or not inner.has_from:
+            return ANY
+        columns: set[str] = set()
+        for output in inner.outputs:
+            if output == "*":
+                tables = list(inner.tables)
+            elif output is not None and output.endswith(".*"):
+                alias = output[:-2]
+                tables = [next((t for a, t in reversed(inner.aliases) if a == alias), ANY)]
+            else:
+                columns |= {output} if output else set()
+                continue
+            if ANY in tables:
+                return ANY
+            columns |= set().union(*(names.columns_of(t) for t in tables))
+        return derived(frozenset(columns))
+
     def qualifiers(self) -> frozenset[str]:
         return frozenset(a for frame in self._visible() for a, _ in frame.aliases) | self.ctes
 
@@ -214,6 +268,8 @@ class Scope:
         top = self.top
         if word in ("select", "union", "intersect", "except"):  # a new query at this level
             return self._set(
+                compound=top.compound or word != "select",
+                outputs=(),
                 query=True,
                 tables=(),
                 has_from=False,
@@ -242,7 +298,7 @@ class Scope:
     def table(self, name: str) -> Scope:
         """`name` (a table, a CTE, or ANY for a subquery) joins the FROM; it may be aliased next."""
         top, table = self.top, ANY if name in self.ctes else name
-        aliases = top.aliases if name == ANY else (*top.aliases, (name, table))
+        aliases = top.aliases if name == ANY or name.startswith(DERIVED) else (*top.aliases, (name, table))
         return self._set(tables=(*top.tables, table), aliases=aliases, last=name, expect="after_table")
 
     def define(self, name: str, names: SchemaNames) -> Scope | None:
@@ -260,7 +316,8 @@ class Scope:
         if table != ANY and any(column not in names.columns_of(table) for column in read):
             return None
         aliases = top.aliases
-        if top.last != ANY and aliases and aliases[-1] == (top.last, table):  # its own name is hidden
+        own = top.last != ANY and not top.last.startswith(DERIVED)  # a table's, not a subquery's
+        if own and aliases and aliases[-1] == (top.last, table):  # its own name is hidden
             aliases = aliases[:-1]
         return self._set(aliases=(*aliases, (name, table)), last="", expect="column", operand=True)
 
@@ -294,8 +351,8 @@ class Scope:
         frame = Frame(clause=top.clause, query=False, derived=top.expect == "table")
         return replace(self, frames=(*self.frames, frame))
 
-    def close(self) -> Scope:
+    def close(self, names: SchemaNames) -> Scope:
         if len(self.frames) == 1:
             return self.value(False)
         inner, scope = self.top, replace(self, frames=self.frames[:-1])
-        return scope.table(ANY) if inner.derived else scope.value()
+        return scope.table(self._derived(inner, names)) if inner.derived else scope.value()
