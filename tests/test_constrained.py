@@ -213,6 +213,9 @@ def test_no_accepted_text_is_a_dead_end(text: str) -> None:
             False,
         ),
         ("SELECT 1 FROM (SELECT count(*), name FROM singer) AS T ORDER BY T.name", True),
+        ("SELECT sum(age) FROM (SELECT sum(age) FROM singer)", False),  # SmolLM2 on singer
+        ("SELECT 1 FROM (SELECT sum(age) FROM singer) AS T WHERE T.age > 1", False),
+        ("SELECT 1 FROM (SELECT sum(age) FROM singer) AS T JOIN singer AS S WHERE S.age > 1", True),
         # `*` and `T.*`: the columns of the tables they cover
         ("SELECT T.capacity FROM (SELECT * FROM stadium) AS T", True),
         ("SELECT T.age FROM (SELECT * FROM stadium) AS T", False),
@@ -238,6 +241,9 @@ def test_a_from_subquery_offers_only_the_columns_its_select_list_outputs(sql: st
         "SELECT country FROM (SELECT name FROM singer) AS T",
         "SELECT * FROM (SELECT count(*) FROM singer) AS T WHERE T.",
         "SELECT * FROM (SELECT name FROM singer) AS T WHERE T.",
+        "SELECT * FROM (SELECT count(*) FROM singer) AS T WHERE T",
+        "SELECT * FROM (SELECT count(*) FROM singer) AS T JOIN singer AS S ON T",
+        "SELECT sum(age) FROM (SELECT sum(age) FROM singer)",
     ],
 )
 def test_no_text_through_a_from_subquery_is_a_dead_end(text: str) -> None:

@@ -265,7 +265,9 @@ class SqlState:
                 return scope.qualify(ANY, forward=word)
             table = scope.resolve(word, names)
             return (
-                None if table is None else scope.qualify(table, forward=word if scope.before_from() else "")
+                None
+                if table is None or not names.columns_of(table)  # a subquery naming none: no way on
+                else scope.qualify(table, forward=word if scope.before_from() else "")
             )
         if keyword:
             return scope.keyword(word)

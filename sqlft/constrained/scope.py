@@ -63,14 +63,14 @@ class SchemaNames:
         self.all_columns = frozenset().union(*self.columns.values())
 
     def columns_of(self, table: str) -> frozenset[str]:
-        if table.startswith(DERIVED):
-            return frozenset(table[1:].split("\0"))
+        if table.startswith(DERIVED):  # a subquery that outputs no nameable column has none
+            return frozenset(table[1:].split("\0")) if table != DERIVED else frozenset()
         return self.columns.get(table, self.all_columns)
 
 
 def derived(columns: frozenset[str]) -> str:
-    """The stand-in table of a FROM subquery whose output columns are `columns` (ANY if none)."""
-    return DERIVED + "\0".join(sorted(columns)) if columns else ANY
+    """The stand-in table of a FROM subquery whose output columns are `columns`."""
+    return DERIVED + "\0".join(sorted(columns))
 
 
 def item_output(item: str) -> str | None:
@@ -260,7 +260,9 @@ class Scope:
         return derived(frozenset(columns))
 
     def qualifiers(self) -> frozenset[str]:
-        return frozenset(a for frame in self._visible() for a, _ in frame.aliases) | self.ctes
+        """Qualifiers in scope, but not a subquery's that outputs no nameable column: `T.` is a dead end."""
+        visible = self._visible()
+        return frozenset(a for frame in visible for a, t in frame.aliases if t != DERIVED) | self.ctes
 
     # ---------------------------------------------------------------- events
 
