@@ -138,8 +138,9 @@ def predict_and_score(config: Preset, model: Any, tokenizer: Any, prepared: Prep
         )
         if e.samples > 1:
             report["summary"]["best_of"] = best_of(report["summary"], e.samples, e.vote)
-        if step in PHASES and training_extent(run, step):  # how much of its data the phase saw
-            report["summary"]["training"] = training_extent(run, step)
+        extent = training_extent(run, step) if step in PHASES else None
+        if extent:  # how much of its data the phase saw
+            report["summary"]["training"] = extent
         write_report(report, run.report(step, constrained=constrained))
         return report
 
@@ -206,7 +207,8 @@ def train_phase(
     if run.settings(phase) is None:  # a kernel runs without `sqlft run`: a later session adopts by these
         run.record_settings(phase, config.to_dict())
     section = getattr(config, phase)
-    train_records = Prepared.load(run.root / phase / "train.jsonl").records
+    train_data = Prepared.load(run.root / phase / "train.jsonl")
+    train_records = train_data.records
     dev = Prepared.load(run.root / phase / "eval.jsonl")
     eval_records = dev.records
     model, tokenizer = load_model(config)
@@ -261,16 +263,14 @@ def train_phase(
         return model, tokenizer, result
     from functools import partial
 
+    from sqlft.evaluate.bird import resolve_semantics
     from sqlft.rl import SQLReward, build_grpo_trainer
 
-    semantics = config.eval.semantics
-    if semantics == "auto":  # as `sqlft eval` decides: BIRD's semantics for BIRD's records
-        semantics = "bird" if section.data.source == "bird" else "spider"
     reward = SQLReward(
-        Prepared.load(run.root / phase / "train.jsonl").db_dir,
+        train_data.db_dir,
         settings.timeout,
         section.runs_reward,
-        semantics,
+        resolve_semantics(config.eval.semantics, train_records),  # as `sqlft eval` decides
     )
     try:
         result = train(
