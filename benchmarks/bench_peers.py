@@ -14,17 +14,20 @@ Peers (a) and (b) stop at the same time budget through a callback, their only ch
 script; they answer greedily from their own prompt format, scored by `sqlft eval` like (c) and (d).
 Reports held-out execution accuracy with 95% intervals and the ratio of (d) to the best peer.
 
-    python benchmarks/bench_peers.py [--minutes 60] [--every 1]
+    python benchmarks/bench_peers.py [--minutes 60] [--every 1] [--arms seed,kaggle,default,best]
     python benchmarks/bench_peers.py --model tiny-llama-warm --minutes 0.05 --limit 4 --runs /tmp/p  # a check
 
-Each arm trains for --minutes (4 x 60 CPU minutes at the default), so run it alone on the machine.
-Writes benchmarks/results/bench_peers.json (not for --limit or another --model); runs stay in
-runs/bench/peers-*/.
+Each arm trains for --minutes (4 x 60 CPU minutes at the default), so run it alone on the machine,
+or run the arms as separate processes, one core each (`taskset -c 0 ... --arms seed,best`,
+`taskset -c 1 ... --arms kaggle,default`, OMP_NUM_THREADS=1): each arm keeps its row in
+runs/bench/peers-*/row.json, and the run that finds all four rows at the same --minutes and
+--every writes benchmarks/results/bench_peers.json (not for --limit or another --model).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -143,16 +146,48 @@ def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_nam
     }
 
 
+ARMS = {"seed": "peers-seed", "kaggle": "peers-kaggle", "default": DEFAULT.name, "best": BEST.name}
+
+
+def run_named(name: str, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
+    if name in PEERS:
+        return run_peer(name, minutes, every, limit, model_name, runs)
+    label, arm = {DEFAULT.name: ("(c) sqlft default", DEFAULT), BEST.name: ("(d) sqlft best", BEST)}[name]
+    return run_sqlft(label, arm, minutes, every, limit, model_name, runs)
+
+
+def saved_row(path: Path, key: dict) -> dict | None:
+    """An arm's row from another process of the same comparison (model, minutes, questions), if any."""
+    if not path.is_file():
+        return None
+    row = json.loads(path.read_text())
+    return row if all(row.get(k) == v for k, v in key.items()) else None
+
+
 def accuracy(row: dict[str, Any]) -> float:
     """The arm's held-out accuracy as it would be used: its vote's where it decodes best-of."""
     best = row["trained"].get("best_of")
     return (best or row["trained"])["exec_accuracy"] or 0.0
 
 
-def compare(minutes: float, every: int, limit: int | None, model_name: str, runs: Path) -> dict[str, Any]:
-    rows = {name: run_peer(name, minutes, every, limit, model_name, runs) for name in PEERS}
-    rows[DEFAULT.name] = run_sqlft("(c) sqlft default", DEFAULT, minutes, every, limit, model_name, runs)
-    rows[BEST.name] = run_sqlft("(d) sqlft best", BEST, minutes, every, limit, model_name, runs)
+def compare(
+    minutes: float, every: int, limit: int | None, model_name: str, runs: Path, arms: list[str] | None = None
+) -> dict[str, Any] | None:
+    """Run the chosen arms (all four by default) and compare all four, or None while another process's
+    arms have not written their rows yet."""
+    rows, key = {}, {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    for name in ARMS.values():
+        path = runs / name / "row.json"
+        if arms is None or name in arms:
+            rows[name] = {**run_named(name, minutes, every, limit, model_name, runs), **key}
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(rows[name], indent=1) + "\n")
+        elif (row := saved_row(path, key)) is not None:
+            rows[name] = row
+    missing = [name for name in ARMS.values() if name not in rows]
+    if missing:
+        print(f"waiting for {missing}: run them (--arms) and this comparison is written by the last one")
+        return None
     for row in rows.values():
         row["exec_accuracy"] = accuracy(row)
         row["interval"] = round(interval(row["exec_accuracy"], row["heldout_questions"]), 4)
@@ -175,8 +210,17 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="score only the first N held-out questions (a check)")
     parser.add_argument("--model", default=MODEL, help="base model (the smoke model for a check)")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where each arm's run folder goes")
+    parser.add_argument(
+        "--arms", default=",".join(ARMS), help=f"which arms this process runs: {','.join(ARMS)}"
+    )
     args = parser.parse_args()
-    result = compare(args.minutes, args.every, args.limit, args.model, args.runs)
+    unknown = set(args.arms.split(",")) - set(ARMS)
+    if unknown:
+        parser.error(f"--arms: unknown {sorted(unknown)}; choose from {','.join(ARMS)}")
+    arms = [ARMS[a] for a in args.arms.split(",")]
+    result = compare(args.minutes, args.every, args.limit, args.model, args.runs, arms)
+    if result is None:
+        return
     for row in result["arms"].values():
         print(f"{row['label']}: {row['exec_accuracy']:.3f} ±{row['interval']:.3f} ({row['training']})")
     print(f"(d) / best peer: {result['ratio_best_to_best_peer']}")

@@ -288,14 +288,41 @@ def embedded_model_path(name: str = "smollm2-135m") -> Path:
 
 def convert_gguf(gguf: Path, dest: Path) -> Path:
     """Convert a GGUF file to a Hugging Face folder at `dest` once (fp32 weights, clean special
-    tokens, pad != eos); later calls return the folder. Written to a temp folder, then renamed."""
+    tokens, pad != eos); later calls return the folder. Written to a temp folder, then renamed,
+    under a lock: two processes starting at once (DDP ranks, parallel benchmarks) convert it once,
+    and neither deletes the folder the other has just finished and is loading."""
     marker = dest / "sqlft_gguf.json"
     stamp = {"gguf": str(gguf), "size": gguf.stat().st_size, "version": CONVERT_VERSION}
+    if _stamped(marker, stamp):
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(dest.parent / f".{dest.name}.lock"):
+        if not _stamped(marker, stamp):  # the process that held the lock may have converted it
+            _convert_gguf(gguf, dest, marker, stamp)
+    return dest
+
+
+def _stamped(marker: Path, stamp: dict) -> bool:
     try:
-        if json.loads(marker.read_text()) == stamp:
-            return dest
+        return json.loads(marker.read_text()) == stamp
     except (OSError, ValueError):
-        pass
+        return False
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """An exclusive advisory lock on `lock_path`, held for the block (released if the process dies)."""
+    import fcntl
+
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _convert_gguf(gguf: Path, dest: Path, marker: Path, stamp: dict) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -307,21 +334,15 @@ def convert_gguf(gguf: Path, dest: Path) -> Path:
         del model.config.quantization_config
     _fix_chatml_specials(tokenizer, model)
     ensure_pad_token(tokenizer, model)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / marker.name).write_text(json.dumps(stamp))
-        shutil.rmtree(dest, ignore_errors=True)
-        try:
-            os.replace(tmp, dest)
-        except OSError:  # another process finished first; use its folder if complete
-            if not marker.is_file():
-                raise
+        shutil.rmtree(dest, ignore_errors=True)  # an older conversion: nobody converts it beside us
+        os.replace(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return dest
 
 
 def _fix_chatml_specials(tokenizer, model) -> None:

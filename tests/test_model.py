@@ -109,6 +109,35 @@ def test_gguf_path_is_converted_into_the_cache(tmp_path, monkeypatch):
     assert "dequantised" in notes[0]
 
 
+def test_gguf_conversion_waits_for_a_running_one_and_keeps_its_folder(tmp_path, monkeypatch):
+    """Two benchmark processes started at once: the second deleted the folder the first had just
+    converted while the first loaded from it. The second must wait, then use that folder."""
+    import json
+    import threading
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    dest = tmp_path / "models" / "m"
+    conversions = []
+    monkeypatch.setattr(sm, "_convert_gguf", lambda *args: conversions.append(args))
+    stamp = {"gguf": str(gguf), "size": 4, "version": sm.CONVERT_VERSION}
+    finished = []
+    dest.parent.mkdir()
+    with sm._exclusive(dest.parent / ".m.lock"):
+        waiting = threading.Thread(target=lambda: finished.append(sm.convert_gguf(gguf, dest)))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not finished  # blocked on the first converter's lock
+        dest.mkdir()
+        (dest / "model.safetensors").write_bytes(b"weights")
+        (dest / "sqlft_gguf.json").write_text(json.dumps(stamp))
+    waiting.join(10)
+    assert finished == [dest] and conversions == []
+    assert (dest / "model.safetensors").read_bytes() == b"weights"
+    sm.convert_gguf(gguf, tmp_path / "models" / "other")
+    assert len(conversions) == 1  # no folder yet: it converts
+
+
 def test_missing_gguf_names_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.gguf"):
         sm.resolve_source(str(tmp_path), gguf_file="nope.gguf")
