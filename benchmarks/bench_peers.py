@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import write_result
+from common import command, write_result
 from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score
 from spider_split import SPIDER, split_records
 
@@ -179,7 +179,11 @@ def compare(
     for name in ARMS.values():
         path = runs / name / "row.json"
         if arms is None or name in arms:
-            rows[name] = {**run_named(name, minutes, every, limit, model_name, runs), **key}
+            rows[name] = {
+                **run_named(name, minutes, every, limit, model_name, runs),
+                **key,
+                "command": command(),
+            }
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(rows[name], indent=1) + "\n")
         elif (row := saved_row(path, key)) is not None:

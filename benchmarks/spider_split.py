@@ -36,17 +36,21 @@ HELDOUT_DBS = (  # 477 questions
     "real_estate_properties",
 )
 EXCLUDED = ("wta_1",)
+HELDOUT_QUESTIONS = 477  # every arm is scored on all of them (or on the same every-n-th)
 
 
 def split_records(
     tokenizer: Any,
     schema: str,
     sample_values: int,
-    max_length: int = 1024,
     spider: Path = SPIDER,
     value_retrieval: int = 0,
 ) -> tuple[list[dict], list[dict], Any]:
-    """Spider dev as prompt/completion records: (train side, held-out side, the Prepared of all)."""
+    """Spider dev as prompt/completion records: (train side, held-out side, the Prepared of all).
+
+    No length guard: every held-out question is scored whatever its prompt's length (a guard made a
+    longer schema format drop 12 long-schema questions, so its arm was scored on other, easier
+    questions), and training drops its over-long records itself (sqlft.train, counted)."""
     from sqlft.data.prepare import prepare_records
 
     prepared = prepare_records(
@@ -57,7 +61,6 @@ def split_records(
         sample_values=sample_values,
         value_retrieval=value_retrieval,
         tokenizer=tokenizer,
-        max_length=max_length,
         system=SYSTEM,
     )
     unknown = {r["db_id"] for r in prepared.records} - set(TRAIN_DBS + HELDOUT_DBS + EXCLUDED)
@@ -65,4 +68,8 @@ def split_records(
         raise ValueError(f"{spider}: databases {sorted(unknown)} are in no side of the split. Fix: add them")
     train = [r for r in prepared.records if r["db_id"] in TRAIN_DBS]
     heldout = [r for r in prepared.records if r["db_id"] in HELDOUT_DBS]
+    if spider == SPIDER and len(heldout) != HELDOUT_QUESTIONS:
+        raise ValueError(
+            f"{spider}: {len(heldout)} held-out questions, not {HELDOUT_QUESTIONS}: arms would differ"
+        )
     return train, heldout, prepared

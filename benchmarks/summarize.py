@@ -315,13 +315,14 @@ def peers_section(r: dict) -> list[str]:
         f"{r['minutes_per_arm']:g} training minutes per arm, the same {n} held-out questions; "
         "(d) decodes best-of where its arm says so:",
         "",
-        "| arm | exec acc (95% interval) | steps | CPU min |",
-        "|---|---:|---:|---:|",
+        "| arm | exec acc (95% interval) | greedy | valid SQL | steps | CPU min |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for a in arms.values():
-        t = a["training"]
+        t, greedy = a["training"], a["trained"]
         lines.append(
-            f"| {a['label']} | {pct(a['exec_accuracy'])} ±{100 * a['interval']:.1f} | {t['steps']} | "
+            f"| {a['label']} | {pct(a['exec_accuracy'])} ±{100 * a['interval']:.1f} | "
+            f"{pct(greedy['exec_accuracy'])} | {pct(greedy['valid_rate'])} | {t['steps']} | "
             f"{t['cpu_minutes']:.1f} |"
         )
     ratio = r["ratio_best_to_best_peer"]

@@ -30,6 +30,21 @@ def test_readme_results_are_what_summarize_renders_from_the_result_files():
     assert section.strip() == summarize.render().strip()
 
 
+def test_every_arm_is_scored_on_the_same_heldout_questions_whatever_its_schema_format(spider_dir):
+    """A length guard once made the M-Schema arm drop 12 long-schema questions, so it was scored on
+    other (easier) questions than the compact arm."""
+    from spider_split import HELDOUT_QUESTIONS, split_records
+
+    from sqlft.model import embedded_model_path, load_tokenizer
+
+    tokenizer = load_tokenizer(str(embedded_model_path()))
+    _, compact, _ = split_records(tokenizer, "compact", 0)
+    _, longest, _ = split_records(tokenizer, "mschema", 3, value_retrieval=5)
+    assert len(compact) == len(longest) == HELDOUT_QUESTIONS
+    assert [r["question"] for r in compact] == [r["question"] for r in longest]
+    assert max(len(tokenizer(r["prompt"]).input_ids) for r in longest) > 1024  # kept, not dropped
+
+
 def test_peer_prompts_are_the_peers_own_formats(spider_dir):
     import bench_peers
 
