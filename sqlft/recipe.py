@@ -72,8 +72,13 @@ def load_model(config: Preset):
 
 
 def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path | None = None) -> Prepared:
-    """Records with prompts for one data section; written to `out` as JSON Lines when given."""
+    """Records with prompts for one data section; written to `out` as JSON Lines when given.
+
+    `prompt.max_length` guards training data only: the eval section's questions are all asked and
+    scored, however long their prompts, as the official evaluators count them (a dropped long-schema
+    question would leave an easier set, and a longer schema format would look better than it is)."""
     p = config.prompt
+    scored_whole = data is config.eval.data
     prepared = prepare_records(
         data.source,
         data.path,
@@ -82,7 +87,7 @@ def prepare(config: Preset, data: DataSection, tokenizer: Any, out: str | Path |
         sample_values=p.sample_values,
         value_retrieval=p.value_retrieval,
         tokenizer=tokenizer,
-        max_length=p.max_length,
+        max_length=None if scored_whole else p.max_length,
         template=p.template,
         system=p.system,
         limit=data.limit,

@@ -140,3 +140,17 @@ def test_length_stats_nearest_rank():
     assert length_stats([]) == {}
     guard = LengthGuard(WordTokenizer(), 3)
     assert guard.fits("a b", "c") == (True, 3) and guard.fits("a b c", "d") == (False, 4)
+
+
+def test_max_length_guards_training_data_and_every_eval_question_is_asked(tmp_path):
+    """A dropped long-schema dev question leaves an easier set to score: the eval section is asked
+    whole, whatever prompt.max_length says; training records over it are dropped and counted."""
+    from sqlft import recipe
+
+    config, _ = recipe.setup("smoke", {"prompt": {"max_length": 200}}, str(tmp_path / "run"))
+    tokenizer = recipe.load_tokenizer(config)
+    dev = recipe.prepare(config, config.eval.data, tokenizer)
+    assert len(dev.records) == config.eval.data.limit
+    assert dev.prompt_tokens["max"] > 200  # longer than max_length, asked all the same
+    phase1 = recipe.prepare(config, config.phase1.data, tokenizer)
+    assert len(phase1.records) < config.phase1.data.limit
