@@ -8,7 +8,9 @@ CPU minutes and held-out questions (benchmarks/spider_split.py).
   notebook does today (same LoRA, batch and optimizer, learning rate 2e-4, loss on everything);
 - (c) sqlft's default arm: bench_learning's (compact schema, completion-only loss, lr 1e-3 cosine);
 - (d) sqlft's best settings: M-Schema, 5 retrieved values per question, best of 4 with an
-  execution vote. Not yet chosen by measurement: update BEST when bench_ablations says otherwise.
+  execution vote. Not yet chosen by measurement: update BEST when bench_ablations says otherwise;
+- (d) again with schema-constrained decoding (`--arms best-constrained`, after (d)): its adapter,
+  greedy and sampled answers naming only their schema's tables and columns.
 
 Peers (a) and (b) stop at the same time budget through a callback, their only change from a plain
 script; they answer greedily from their own prompt format, scored by `sqlft eval` like (c) and (d).
@@ -46,6 +48,7 @@ PEERS = {  # name: (label, prompt format, learning rate)
 }
 DEFAULT = Arm("peers-sqlft-default", scheduler="cosine")
 BEST = Arm("peers-sqlft-best", scheduler="cosine", schema="mschema", value_retrieval=5, samples=4)
+CONSTRAINED = "peers-sqlft-best-constrained"  # (d)'s adapter, every answer schema-constrained (no training)
 
 
 def peer_records(records: list[dict], template: str) -> list[dict]:
@@ -147,9 +150,50 @@ def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_nam
 
 
 ARMS = {"seed": "peers-seed", "kaggle": "peers-kaggle", "default": DEFAULT.name, "best": BEST.name}
+EXTRA = {"best-constrained": CONSTRAINED}  # run on its own, after (d); in the comparison where present
+
+
+def run_constrained(minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
+    """(d) decoded again, greedy and sampled answers under the schema constraint (sqlft.constrained):
+    (c)'s answers fail mostly on names their schema lacks, which the constraint rules out."""
+    from peft import PeftModel
+
+    from sqlft.constrained import record_schemas
+
+    trained = runs / BEST.name / "row.json"
+    if saved_row(trained, {"model": model_name, "minutes": minutes, "every": every, "limit": limit}) is None:
+        raise SystemExit(f"{trained}: no (d) of these settings. Fix: run --arms best first")
+    model, tokenizer = load_base(model_name)
+    _, heldout, prepared = split_records(
+        tokenizer, BEST.schema, BEST.sample_values, value_retrieval=BEST.value_retrieval
+    )
+    heldout = heldout[::every][:limit]
+    model = PeftModel.from_pretrained(model, str(runs / BEST.name / "train" / "adapter"))
+    schemas = record_schemas(heldout, prepared.db_dir)
+    sampling = {"temperature": 0.7, "top_p": 0.95}
+    scored = score(
+        model,
+        tokenizer,
+        heldout,
+        prepared.db_dir,
+        runs / CONSTRAINED / "trained",
+        BEST.samples,
+        schemas,
+        **sampling,
+    )
+    return {
+        "label": "(d) sqlft best, schema-constrained decoding",
+        "arm": {**json.loads(trained.read_text())["arm"], "schema_constrained": True},
+        "heldout_questions": len(heldout),
+        "training": json.loads(trained.read_text())["training"],  # (d)'s adapter: no training of its own
+        "trained": headline(scored.summary),
+        "generate_seconds": scored.generate_seconds,
+    }
 
 
 def run_named(name: str, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
+    if name == CONSTRAINED:
+        return run_constrained(minutes, every, limit, model_name, runs)
     if name in PEERS:
         return run_peer(name, minutes, every, limit, model_name, runs)
     label, arm = {DEFAULT.name: ("(c) sqlft default", DEFAULT), BEST.name: ("(d) sqlft best", BEST)}[name]
@@ -176,9 +220,9 @@ def compare(
     """Run the chosen arms (all four by default) and compare all four, or None while another process's
     arms have not written their rows yet."""
     rows, key = {}, {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
-    for name in ARMS.values():
+    for name in [*ARMS.values(), *EXTRA.values()]:
         path = runs / name / "row.json"
-        if arms is None or name in arms:
+        if name in (list(ARMS.values()) if arms is None else arms):
             rows[name] = {
                 **run_named(name, minutes, every, limit, model_name, runs),
                 **key,
@@ -203,6 +247,15 @@ def compare(
         "arms": rows,
         "best_peer": best_peer,
         "ratio_best_to_best_peer": round(rows[BEST.name]["exec_accuracy"] / peer, 2) if peer else None,
+        **(
+            {
+                "ratio_constrained_to_best_peer": round(rows[CONSTRAINED]["exec_accuracy"] / peer, 2)
+                if peer
+                else None
+            }
+            if CONSTRAINED in rows
+            else {}
+        ),
         "goal": {"ratio": 2.0},
     }
 
@@ -215,19 +268,22 @@ def main() -> None:
     parser.add_argument("--model", default=MODEL, help="base model (the smoke model for a check)")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where each arm's run folder goes")
     parser.add_argument(
-        "--arms", default=",".join(ARMS), help=f"which arms this process runs: {','.join(ARMS)}"
+        "--arms", default=",".join(ARMS), help=f"which arms this process runs: {','.join({**ARMS, **EXTRA})}"
     )
     args = parser.parse_args()
-    unknown = set(args.arms.split(",")) - set(ARMS)
+    known = {**ARMS, **EXTRA}
+    unknown = set(args.arms.split(",")) - set(known)
     if unknown:
-        parser.error(f"--arms: unknown {sorted(unknown)}; choose from {','.join(ARMS)}")
-    arms = [ARMS[a] for a in args.arms.split(",")]
+        parser.error(f"--arms: unknown {sorted(unknown)}; choose from {','.join(known)}")
+    arms = [known[a] for a in args.arms.split(",")]
     result = compare(args.minutes, args.every, args.limit, args.model, args.runs, arms)
     if result is None:
         return
     for row in result["arms"].values():
         print(f"{row['label']}: {row['exec_accuracy']:.3f} ±{row['interval']:.3f} ({row['training']})")
     print(f"(d) / best peer: {result['ratio_best_to_best_peer']}")
+    if "ratio_constrained_to_best_peer" in result:
+        print(f"(d) constrained / best peer: {result['ratio_constrained_to_best_peer']}")
     if args.limit or args.model != MODEL:
         print("--limit or another --model: a check of the script, no result written")
         return

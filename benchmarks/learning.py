@@ -59,10 +59,17 @@ def load_base(model: str = MODEL):
 
 
 def score(
-    model, tokenizer, records: list[dict], db_dir, out_dir: Path, samples: int = 1, **sampling: Any
+    model,
+    tokenizer,
+    records: list[dict],
+    db_dir,
+    out_dir: Path,
+    samples: int = 1,
+    schemas: list | None = None,
+    **sampling: Any,
 ) -> Scored:
     """Greedy SQL for `records` (and `samples` sampled candidates each when > 1, with the summary's
-    `best_of` row for the execution vote), scored."""
+    `best_of` row for the execution vote), scored; with `schemas`, every answer schema-constrained."""
     from sqlft.evaluate import evaluate_predictions, write_report
     from sqlft.evaluate.consistency import best_of
     from sqlft.generate import add_sampled_candidates, merge_adapter, predict_records
@@ -70,11 +77,10 @@ def score(
 
     model = merge_adapter(model)
     started = time.perf_counter()
-    predictions = predict_records(model, tokenizer, records, batch_size=16, max_new_tokens=128, seed=0)
+    settings = {"batch_size": 16, "max_new_tokens": 128, "seed": 0, "schemas": schemas}
+    predictions = predict_records(model, tokenizer, records, **settings)
     if samples > 1:
-        add_sampled_candidates(
-            model, tokenizer, predictions, samples, batch_size=16, max_new_tokens=128, seed=0, **sampling
-        )
+        add_sampled_candidates(model, tokenizer, predictions, samples, **settings, **sampling)
     seconds = time.perf_counter() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(predictions, out_dir / "predictions.jsonl")

@@ -325,12 +325,16 @@ def peers_section(r: dict) -> list[str]:
             f"{pct(greedy['exec_accuracy'])} | {pct(greedy['valid_rate'])} | {t['steps']} | "
             f"{t['cpu_minutes']:.1f} |"
         )
-    ratio = r["ratio_best_to_best_peer"]
-    ratio_text = "undefined (the peer scored 0)" if ratio is None else f"{ratio:.2f}x"
+
+    def times(ratio: float | None) -> str:
+        return "undefined (the peer scored 0)" if ratio is None else f"{ratio:.2f}x"
+
+    constrained = r.get("ratio_constrained_to_best_peer", False)
     lines += [
         "",
-        f"(d) / the best peer ({arms[r['best_peer']]['label']}): {ratio_text} "
-        f"(goal {r['goal']['ratio']:g}x).",
+        f"(d) / the best peer ({arms[r['best_peer']]['label']}): {times(r['ratio_best_to_best_peer'])} "
+        f"(goal {r['goal']['ratio']:g}x)"
+        + ("." if constrained is False else f"; with schema-constrained decoding: {times(constrained)}."),
         "",
     ]
     return lines

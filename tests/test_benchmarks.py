@@ -74,3 +74,23 @@ def test_peer_comparison_runs_end_to_end_on_the_smoke_model(spider_dir, tmp_path
         assert (tmp_path / "runs" / name / "trained" / "report.json").is_file()
     assert result["arms"]["peers-sqlft-best"]["trained"]["best_of"]["samples"] == 4
     assert result["best_peer"] in ("peers-seed", "peers-kaggle")
+    assert "ratio_constrained_to_best_peer" not in result
+
+    # (d) decoded again under the schema constraint, by another process: its row joins the comparison
+    again = bench_peers.compare(
+        0.02,
+        every=1,
+        limit=2,
+        model_name="tiny-llama-warm",
+        runs=tmp_path / "runs",
+        arms=[bench_peers.CONSTRAINED],
+    )
+    row = again["arms"][bench_peers.CONSTRAINED]
+    assert (
+        row["arm"]["schema_constrained"] and row["training"] == result["arms"]["peers-sqlft-best"]["training"]
+    )
+    assert row["trained"]["best_of"]["samples"] == 4 and "ratio_constrained_to_best_peer" in again
+    import common
+
+    lines = summarize.peers_section({**common.environment(), **again})
+    assert "with schema-constrained decoding: " in lines[-2]  # both ratios in the README line
