@@ -160,15 +160,15 @@ def run_constrained(minutes: float, every: int, limit, model_name: str, runs: Pa
 
     from sqlft.constrained import record_schemas
 
-    trained = runs / BEST.name / "row.json"
-    if saved_row(trained, {"model": model_name, "minutes": minutes, "every": every, "limit": limit}) is None:
-        raise SystemExit(f"{trained}: no (d) of these settings. Fix: run --arms best first")
+    adapter = runs / BEST.name / "train" / "adapter"
+    if not (adapter / "adapter_config.json").is_file():
+        raise SystemExit(f"{adapter}: no (d) adapter. Fix: run --arms best first")
     model, tokenizer = load_base(model_name)
     _, heldout, prepared = split_records(
         tokenizer, BEST.schema, BEST.sample_values, value_retrieval=BEST.value_retrieval
     )
     heldout = heldout[::every][:limit]
-    model = PeftModel.from_pretrained(model, str(runs / BEST.name / "train" / "adapter"))
+    model = PeftModel.from_pretrained(model, str(adapter))
     schemas = record_schemas(heldout, prepared.db_dir)
     sampling = {"temperature": 0.7, "top_p": 0.95}
     scored = score(
@@ -181,11 +181,17 @@ def run_constrained(minutes: float, every: int, limit, model_name: str, runs: Pa
         schemas,
         **sampling,
     )
+    key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    trained = saved_row(runs / BEST.name / "row.json", key)  # (d)'s own scoring may end after the adapter
+    if trained is None:
+        raise SystemExit(
+            f"{runs / BEST.name / 'row.json'}: no (d) of these settings. Fix: run --arms best first"
+        )
     return {
         "label": "(d) sqlft best, schema-constrained decoding",
-        "arm": {**json.loads(trained.read_text())["arm"], "schema_constrained": True},
+        "arm": {**trained["arm"], "schema_constrained": True},
         "heldout_questions": len(heldout),
-        "training": json.loads(trained.read_text())["training"],  # (d)'s adapter: no training of its own
+        "training": trained["training"],  # (d)'s adapter: no training of its own
         "trained": headline(scored.summary),
         "generate_seconds": scored.generate_seconds,
     }
