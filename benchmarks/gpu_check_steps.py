@@ -163,7 +163,8 @@ def check_smoke_run(gpu: Gpu, work: Path) -> tuple[str, dict]:
     the steps its notebooks call (sqlft.recipe), in order, with the notebooks' own cells left out."""
     import importlib.util
 
-    overrides = {"model.placement": "single", "model.compute_dtype": "fp16"}
+    # the Kaggle presets' evaluation decodes schema-constrained and best-of: both run on CUDA here
+    overrides = {"model.placement": "single", "model.compute_dtype": "fp16", "eval.schema_constrained": True}
     notebooks = all(importlib.util.find_spec(m) for m in ("papermill", "jupytext", "ipykernel"))
     how = "sqlft run (papermill)" if notebooks else "sqlft.recipe, as the notebooks call it (no papermill)"
     run = _sqlft_run if notebooks else _recipe_run
@@ -213,6 +214,12 @@ def _recipe_run(overrides: dict, out: Path) -> dict:
     }
     problems = [f"the model sat on {where}, not cuda:0"] if where != ["cuda:0"] else []
     problems += [f"{p}: no adapter saved" for p in recipe.PHASES if not run.adapter(p).is_dir()]
+    if config.eval.schema_constrained:
+        problems += [
+            f"{s}: no schema-constrained report"
+            for s in reports
+            if not run.report(s, constrained=True).is_file()
+        ]
     return {"devices": where, "steps": summary, "problems": problems}
 
 

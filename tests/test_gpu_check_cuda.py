@@ -212,7 +212,8 @@ def test_smoke_steps_run_on_the_cpu_with_only_the_images_packages_and_the_wheels
     env = {**gpu_check_env.child_env(tmp_path, dry_run=True), "OMP_NUM_THREADS": "1"}
     code = (
         "import json, sys; from pathlib import Path; from gpu_check_steps import _recipe_run\n"
-        "print(json.dumps(_recipe_run({'model.placement': 'cpu'}, Path(sys.argv[1]))))"
+        "overrides = {'model.placement': 'cpu', 'eval.schema_constrained': True}\n"
+        "print(json.dumps(_recipe_run(overrides, Path(sys.argv[1]))))"
     )
     command = [*gpu_check_env.python(dry_run=True), "-c", code, str(tmp_path / "smoke")]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
