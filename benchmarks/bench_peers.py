@@ -23,7 +23,8 @@ Each arm trains for --minutes (4 x 60 CPU minutes at the default), so run it alo
 or run the arms as separate processes, one core each (`taskset -c 0 ... --arms seed,best`,
 `taskset -c 1 ... --arms kaggle,default`, OMP_NUM_THREADS=1): each arm keeps its row in
 runs/bench/peers-*/row.json, and the run that finds all four rows at the same --minutes and
---every writes benchmarks/results/bench_peers.json (not for --limit or another --model).
+--every writes benchmarks/results/bench_peers.json (not for --limit or another --model); `--arms ""`
+compares the rows already written, running nothing.
 """
 
 from __future__ import annotations
@@ -225,19 +226,15 @@ def compare(
 ) -> dict[str, Any] | None:
     """Run the chosen arms (all four by default) and compare all four, or None while another process's
     arms have not written their rows yet."""
-    rows, key = {}, {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
-    for name in [*ARMS.values(), *EXTRA.values()]:
-        path = runs / name / "row.json"
-        if name in (list(ARMS.values()) if arms is None else arms):
-            rows[name] = {
-                **run_named(name, minutes, every, limit, model_name, runs),
-                **key,
-                "command": command(),
-            }
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(rows[name], indent=1) + "\n")
-        elif (row := saved_row(path, key)) is not None:
-            rows[name] = row
+    key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    everyone = [*ARMS.values(), *EXTRA.values()]
+    chosen = list(ARMS.values()) if arms is None else arms
+    for name in chosen:
+        row = {**run_named(name, minutes, every, limit, model_name, runs), **key, "command": command()}
+        (runs / name).mkdir(parents=True, exist_ok=True)
+        (runs / name / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+    # the other processes' rows are read after this one's arms ran (an hour or more): by now they may be there
+    rows = {name: row for name in everyone if (row := saved_row(runs / name / "row.json", key)) is not None}
     missing = [name for name in ARMS.values() if name not in rows]
     if missing:
         print(f"waiting for {missing}: run them (--arms) and this comparison is written by the last one")
@@ -249,6 +246,8 @@ def compare(
     peer = rows[best_peer]["exec_accuracy"]
     return {
         "minutes_per_arm": minutes,
+        "one_process_per_core": arms
+        is not None,  # --arms: the arms ran in processes of their own, one core each
         "heldout_every": every,
         "arms": rows,
         "best_peer": best_peer,
@@ -278,10 +277,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     known = {**ARMS, **EXTRA}
-    unknown = set(args.arms.split(",")) - set(known)
+    names = [a for a in args.arms.split(",") if a]  # --arms "": only compare the rows already written
+    unknown = set(names) - set(known)
     if unknown:
         parser.error(f"--arms: unknown {sorted(unknown)}; choose from {','.join(known)}")
-    arms = [known[a] for a in args.arms.split(",")]
+    arms = [known[a] for a in names]
     result = compare(args.minutes, args.every, args.limit, args.model, args.runs, arms)
     if result is None:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -21,7 +22,11 @@ def command() -> str:
         script = script.relative_to(RESULTS.parents[1])
     threads = os.environ.get("OMP_NUM_THREADS")
     return " ".join(
-        [*([f"OMP_NUM_THREADS={threads}"] if threads else []), "python", str(script), *sys.argv[1:]]
+        [
+            *([f"OMP_NUM_THREADS={threads}"] if threads else []),
+            "python",
+            shlex.join([str(script), *sys.argv[1:]]),
+        ]
     )
 
 

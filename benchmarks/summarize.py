@@ -312,7 +312,13 @@ def peers_section(r: dict) -> list[str]:
     n = next(iter(arms.values()))["heldout_questions"]
     lines = [
         f"**sqlft against its peers** ({ran(r)}): SmolLM2-135M, the same training databases, "
-        f"{r['minutes_per_arm']:g} training minutes per arm, the same {n} held-out questions; "
+        f"{r['minutes_per_arm']:g} training minutes per arm"
+        + (
+            ", each arm in a process of its own on one core (`taskset`)"
+            if r.get("one_process_per_core")
+            else ""
+        )
+        + f", the same {n} held-out questions; "
         "(d) decodes best-of where its arm says so:",
         "",
         "| arm | exec acc (95% interval) | greedy | valid SQL | steps | CPU min |",
