@@ -35,8 +35,7 @@ import dataclasses
 import json
 
 from common import write_result
-from learning import RUNS, Arm, headline, load_base, run_arm, score
-from spider_split import split_records
+from learning import RUNS, Arm, headline, run_arm, score_adapter
 
 from sqlft.evaluate.stats import paired_difference
 
@@ -66,28 +65,14 @@ def arms(steps: int) -> list[tuple[str, Arm]]:
 def decoded_only(arm: Arm, reference: Arm, every: int) -> dict | None:
     """An arm that only decodes differently from the reference: the reference's adapter, scored
     with the arm's sampling (its training figures are the reference's); None for any other arm."""
-    from peft import PeftModel
-
     if arm.samples == 1 or dataclasses.replace(arm, name=reference.name, samples=1) != reference:
         return None
     result = RUNS / reference.name / "result.json"
     if not result.is_file():
         raise SystemExit(f"{result}: not there. Fix: run the reference arm first (--only reference)")
     done = json.loads(result.read_text())
-    model, tokenizer = load_base()
-    _, heldout, prepared = split_records(tokenizer, arm.schema, arm.sample_values)
-    model = PeftModel.from_pretrained(model, str(RUNS / reference.name / "train" / "adapter"))
-    heldout = heldout[::every]
-    scored = score(
-        model,
-        tokenizer,
-        heldout,
-        prepared.db_dir,
-        RUNS / arm.name / "trained",
-        arm.samples,
-        temperature=0.7,
-        top_p=0.95,
-    )
+    adapter = RUNS / reference.name / "train" / "adapter"
+    scored, _ = score_adapter(adapter, arm, RUNS / arm.name / "trained", every=every)
     return {
         **done,
         "arm": dataclasses.asdict(arm),

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from common import command, write_result
-from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score
+from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score, score_adapter
 from spider_split import SPIDER, split_records
 
 from sqlft.evaluate.stats import interval
@@ -152,36 +152,17 @@ def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_nam
 
 ARMS = {"seed": "peers-seed", "kaggle": "peers-kaggle", "default": DEFAULT.name, "best": BEST.name}
 EXTRA = {"best-constrained": CONSTRAINED}  # run on its own, after (d); in the comparison where present
+KNOWN = {**ARMS, **EXTRA}
 
 
 def run_constrained(minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
     """(d) decoded again, greedy and sampled answers under the schema constraint (sqlft.constrained):
     (c)'s answers fail mostly on names their schema lacks, which the constraint rules out."""
-    from peft import PeftModel
-
-    from sqlft.constrained import record_schemas
-
     adapter = runs / BEST.name / "train" / "adapter"
     if not (adapter / "adapter_config.json").is_file():
         raise SystemExit(f"{adapter}: no (d) adapter. Fix: run --arms best first")
-    model, tokenizer = load_base(model_name)
-    _, heldout, prepared = split_records(
-        tokenizer, BEST.schema, BEST.sample_values, value_retrieval=BEST.value_retrieval
-    )
-    heldout = heldout[::every][:limit]
-    model = PeftModel.from_pretrained(model, str(adapter))
-    schemas = record_schemas(heldout, prepared.db_dir)
-    sampling = {"temperature": 0.7, "top_p": 0.95}
-    scored = score(
-        model,
-        tokenizer,
-        heldout,
-        prepared.db_dir,
-        runs / CONSTRAINED / "trained",
-        BEST.samples,
-        schemas,
-        **sampling,
-    )
+    out = runs / CONSTRAINED / "trained"
+    scored, questions = score_adapter(adapter, BEST, out, every, limit, model_name, constrained=True)
     key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
     trained = saved_row(runs / BEST.name / "row.json", key)  # (d)'s own scoring may end after the adapter
     if trained is None:
@@ -191,7 +172,7 @@ def run_constrained(minutes: float, every: int, limit, model_name: str, runs: Pa
     return {
         "label": "(d) sqlft best, schema-constrained decoding",
         "arm": {**trained["arm"], "schema_constrained": True},
-        "heldout_questions": len(heldout),
+        "heldout_questions": questions,
         "training": trained["training"],  # (d)'s adapter: no training of its own
         "trained": headline(scored.summary),
         "generate_seconds": scored.generate_seconds,
@@ -227,14 +208,15 @@ def compare(
     """Run the chosen arms (all four by default) and compare all four, or None while another process's
     arms have not written their rows yet."""
     key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
-    everyone = [*ARMS.values(), *EXTRA.values()]
     chosen = list(ARMS.values()) if arms is None else arms
     for name in chosen:
         row = {**run_named(name, minutes, every, limit, model_name, runs), **key, "command": command()}
         (runs / name).mkdir(parents=True, exist_ok=True)
         (runs / name / "row.json").write_text(json.dumps(row, indent=1) + "\n")
     # the other processes' rows are read after this one's arms ran (an hour or more): by now they may be there
-    rows = {name: row for name in everyone if (row := saved_row(runs / name / "row.json", key)) is not None}
+    rows = {
+        name: row for name in KNOWN.values() if (row := saved_row(runs / name / "row.json", key)) is not None
+    }
     missing = [name for name in ARMS.values() if name not in rows]
     if missing:
         print(f"waiting for {missing}: run them (--arms) and this comparison is written by the last one")
@@ -244,25 +226,23 @@ def compare(
         row["interval"] = round(interval(row["exec_accuracy"], row["heldout_questions"]), 4)
     best_peer = max(PEERS, key=lambda name: rows[name]["exec_accuracy"])
     peer = rows[best_peer]["exec_accuracy"]
-    return {
+
+    def to_best_peer(name: str) -> float | None:
+        return round(rows[name]["exec_accuracy"] / peer, 2) if peer else None
+
+    result = {
         "minutes_per_arm": minutes,
-        "one_process_per_core": arms
-        is not None,  # --arms: the arms ran in processes of their own, one core each
+        # --arms: the arms ran in processes of their own, one core each
+        "one_process_per_core": arms is not None,
         "heldout_every": every,
         "arms": rows,
         "best_peer": best_peer,
-        "ratio_best_to_best_peer": round(rows[BEST.name]["exec_accuracy"] / peer, 2) if peer else None,
-        **(
-            {
-                "ratio_constrained_to_best_peer": round(rows[CONSTRAINED]["exec_accuracy"] / peer, 2)
-                if peer
-                else None
-            }
-            if CONSTRAINED in rows
-            else {}
-        ),
+        "ratio_best_to_best_peer": to_best_peer(BEST.name),
         "goal": {"ratio": 2.0},
     }
+    if CONSTRAINED in rows:
+        result["ratio_constrained_to_best_peer"] = to_best_peer(CONSTRAINED)
+    return result
 
 
 def main() -> None:
@@ -273,15 +253,14 @@ def main() -> None:
     parser.add_argument("--model", default=MODEL, help="base model (the smoke model for a check)")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where each arm's run folder goes")
     parser.add_argument(
-        "--arms", default=",".join(ARMS), help=f"which arms this process runs: {','.join({**ARMS, **EXTRA})}"
+        "--arms", default=",".join(ARMS), help=f"which arms this process runs: {','.join(KNOWN)}"
     )
     args = parser.parse_args()
-    known = {**ARMS, **EXTRA}
     names = [a for a in args.arms.split(",") if a]  # --arms "": only compare the rows already written
-    unknown = set(names) - set(known)
+    unknown = set(names) - set(KNOWN)
     if unknown:
-        parser.error(f"--arms: unknown {sorted(unknown)}; choose from {','.join(known)}")
-    arms = [known[a] for a in names]
+        parser.error(f"--arms: unknown {sorted(unknown)}; choose from {','.join(KNOWN)}")
+    arms = [KNOWN[a] for a in names]
     result = compare(args.minutes, args.every, args.limit, args.model, args.runs, arms)
     if result is None:
         return

@@ -41,6 +41,9 @@ class Arm:
     samples: int = 1  # > 1: also best-of decoding, this many sampled answers and an execution vote
 
 
+SAMPLING = {"temperature": 0.7, "top_p": 0.95}  # best-of decoding's sampled answers (bench_consistency's)
+
+
 @dataclass
 class Scored:
     summary: dict[str, Any]  # the report summary of `sqlft eval`
@@ -225,11 +228,41 @@ def run_arm(
         minutes=arm.minutes,
         steps=arm.steps,
     )
-    sampling = {"temperature": 0.7, "top_p": 0.95} if arm.samples > 1 else {}  # bench_consistency's
+    sampling = SAMPLING if arm.samples > 1 else {}
     trained = score(model, tokenizer, heldout, prepared.db_dir, out / "trained", arm.samples, **sampling)
     result["trained"] = {"summary": trained.summary, "generate_seconds": trained.generate_seconds}
     (out / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def score_adapter(
+    adapter: Path,
+    arm: Arm,
+    out_dir: Path,
+    every: int = 1,
+    limit: int | None = None,
+    model_name: str = MODEL,
+    constrained: bool = False,
+) -> tuple[Scored, int]:
+    """A saved adapter decoded again as `arm` decodes (best-of where it samples), on the same held-out
+    questions as its training arm; with `constrained`, every answer schema-constrained. Returns the
+    score and the number of questions."""
+    from peft import PeftModel
+
+    model, tokenizer = load_base(model_name)
+    _, heldout, prepared = split_records(
+        tokenizer, arm.schema, arm.sample_values, value_retrieval=arm.value_retrieval
+    )
+    heldout = heldout[::every][:limit]
+    model = PeftModel.from_pretrained(model, str(adapter))
+    schemas = None
+    if constrained:
+        from sqlft.constrained import record_schemas
+
+        schemas = record_schemas(heldout, prepared.db_dir)
+    sampling = SAMPLING if arm.samples > 1 else {}
+    scored = score(model, tokenizer, heldout, prepared.db_dir, out_dir, arm.samples, schemas, **sampling)
+    return scored, len(heldout)
 
 
 def headline(summary: dict[str, Any]) -> dict[str, Any]:
