@@ -343,6 +343,17 @@ def peers_section(r: dict) -> list[str]:
         + ("." if constrained is False else f"; with schema-constrained decoding: {times(constrained)}."),
         "",
     ]
+    if "best_sqlft" in r:
+        best, goal = arms[r["best_sqlft"]], r["goal"]
+        lines += [
+            f"sqlft's best arm here, {best['label']}: {pct(best['exec_accuracy'])} after "
+            f"{best['training']['cpu_minutes']:.0f} CPU minutes of training, "
+            f"{times(r['ratio_best_sqlft_to_best_peer'])} the best peer; the goal, "
+            f"{pct(goal['heldout_accuracy'])} within {goal['cpu_minutes']} CPU minutes, is "
+            + ("met" if r["heldout_goal_met"] else "not met")
+            + ". It is the best of the rows above on the questions that score them, so an optimistic pick.",
+            "",
+        ]
     return lines
 
 
