@@ -35,9 +35,7 @@ import dataclasses
 import json
 
 from common import write_result
-from learning import RUNS, Arm, headline, run_arm, score_adapter
-
-from sqlft.evaluate.stats import paired_difference
+from learning import RUNS, Arm, headline, run_arm, score_adapter, versus
 
 DEFAULT_STEPS = 16
 
@@ -80,21 +78,6 @@ def decoded_only(arm: Arm, reference: Arm, every: int) -> dict | None:
     }
 
 
-def outcomes(arm: Arm) -> dict[tuple[str, str], bool]:
-    """Per held-out question, whether the arm got it right: its vote's pick where it sampled."""
-    report = json.loads((RUNS / arm.name / "trained" / "report.json").read_text())
-    key = "self_consistency_match" if arm.samples > 1 else "exec_match"
-    return {(r["db_id"], r["question"]): bool(r.get(key)) for r in report["records"]}
-
-
-def versus(arm: Arm, reference: Arm) -> dict[str, float | int]:
-    """Paired difference from the reference on the questions both answered, in points."""
-    mine, theirs = outcomes(arm), outcomes(reference)
-    both = [q for q in mine if q in theirs]
-    mean, half = paired_difference([mine[q] for q in both], [theirs[q] for q in both])
-    return {"points": round(100 * mean, 1), "half_width": round(100 * half, 1), "questions": len(both)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
@@ -118,7 +101,7 @@ def main() -> None:
             "generate_seconds": result["trained"]["generate_seconds"],
         }
         if arm != reference and (RUNS / reference.name / "trained" / "report.json").is_file():
-            row["vs_reference"] = versus(arm, reference)
+            row["vs_reference"] = versus(RUNS / arm.name, arm.samples > 1, RUNS / reference.name)
         print(label, row["trained"]["exec_accuracy"], row["training"])
         rows.append(row)
     settings = {"steps_per_arm": args.steps, "heldout_every": args.every}

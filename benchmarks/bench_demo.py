@@ -33,6 +33,11 @@ def main() -> None:
     steps = {m[0]: float(m[1]) for m in re.findall(r"\] (\w+): finished in (\d+) s", result.stdout)}
     metrics = json.loads((Path(args.out) / "metrics.json").read_text())
     accuracy = {step: metrics[step]["exec_accuracy"] for step in ("baseline", "phase1", "phase2")}
+    constrained = {  # eval.schema_constrained: each step decoded again naming only its schema's names
+        step: json.loads(report.read_text())["summary"]
+        for step in accuracy
+        if (report := Path(args.out) / step / "report_constrained.json").is_file()
+    }
     path = write_result(
         "bench_demo",
         {
@@ -43,6 +48,16 @@ def main() -> None:
             "exec_accuracy_nonempty_gold": {s: metrics[s]["exec_accuracy_nonempty_gold"] for s in accuracy},
             "exact_accuracy": {s: metrics[s]["exact_accuracy"] for s in accuracy},
             "valid_rate": {s: metrics[s]["valid_rate"] for s in accuracy},
+            **(
+                {
+                    "constrained": {
+                        s: {k: constrained[s][k] for k in ("exec_accuracy", "valid_rate")}
+                        for s in constrained
+                    }
+                }
+                if constrained
+                else {}
+            ),
             "dev_records": metrics["phase2"]["n"],
             "gain_points": round(100 * (accuracy["phase2"] - accuracy["baseline"]), 1),
             "goal": {"max_minutes": 20, "min_gain_points": 30},

@@ -12,6 +12,8 @@ CPU minutes and held-out questions (benchmarks/spider_split.py).
 - (e) and (f), the training-side levers against (c)'s overfitting (its answers name the training
   databases' tables): (c) for two epochs only (124 steps, the cosine over them), and (c) at a
   learning rate of 3e-4 for the whole budget (`--arms short,low-lr`);
+- (g) (c) with (d)'s 5 retrieved values per question beside their columns, without M-Schema
+  (`--arms values`): value retrieval alone at equal time;
 - any sqlft arm decoded again under the schema constraint, best of 4 by execution vote beside its
   greedy answer (`--arms best-constrained`, `default-constrained`, ..., after its arm): its adapter,
   every answer naming only its schema's tables and columns.
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from common import command, write_result
-from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score, score_adapter
+from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score, score_adapter, versus
 from spider_split import SPIDER, split_records
 
 from sqlft.evaluate.stats import interval
@@ -57,11 +59,15 @@ BEST = Arm("peers-sqlft-best", scheduler="cosine", schema="mschema", value_retri
 # there (2-2.6 epochs) and fell after, as the adapter learned the training databases' names
 SHORT = Arm("peers-sqlft-short", scheduler="cosine", steps=124)
 LOW_LR = Arm("peers-sqlft-low-lr", scheduler="cosine", learning_rate=3e-4)
+VALUES = Arm(
+    "peers-sqlft-values", scheduler="cosine", value_retrieval=5
+)  # (d)'s values, (c)'s compact schema
 SQLFT = {  # name: (label, arm)
     DEFAULT.name: ("(c) sqlft default", DEFAULT),
     BEST.name: ("(d) sqlft best", BEST),
     SHORT.name: ("(e) sqlft default, two epochs (124 steps)", SHORT),
     LOW_LR.name: ("(f) sqlft default, learning rate 3e-4", LOW_LR),
+    VALUES.name: ("(g) sqlft default, 5 retrieved values per question", VALUES),
 }
 CONSTRAINED = "-constrained"  # an sqlft arm's adapter decoded again, every answer schema-constrained
 CONSTRAINED_SAMPLES = 4  # ... and best of this many by execution vote
@@ -167,7 +173,11 @@ def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_nam
 
 
 ARMS = {"seed": "peers-seed", "kaggle": "peers-kaggle", "default": DEFAULT.name, "best": BEST.name}
-EXTRA = {"short": SHORT.name, "low-lr": LOW_LR.name}  # not needed for the comparison; in it where present
+EXTRA = {
+    "short": SHORT.name,
+    "low-lr": LOW_LR.name,
+    "values": VALUES.name,
+}  # not needed for the comparison; in it where present
 EXTRA |= {
     f"{key}-constrained": name + CONSTRAINED for key, name in {**ARMS, **EXTRA}.items() if name in SQLFT
 }
@@ -240,9 +250,11 @@ def compare(
     if missing:
         print(f"waiting for {missing}: run them (--arms) and this comparison is written by the last one")
         return None
-    for row in rows.values():
+    for name, row in rows.items():
         row["exec_accuracy"] = accuracy(row)
         row["interval"] = round(interval(row["exec_accuracy"], row["heldout_questions"]), 4)
+        if name != DEFAULT.name:  # paired against (c)'s greedy answers, question by question
+            row["vs_default"] = versus(runs / name, "best_of" in row["trained"], runs / DEFAULT.name)
     best_peer = max(PEERS, key=lambda name: rows[name]["exec_accuracy"])
     peer = rows[best_peer]["exec_accuracy"]
 

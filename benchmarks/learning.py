@@ -276,3 +276,22 @@ def headline(summary: dict[str, Any]) -> dict[str, Any]:
         "by_hardness": {k: v["exec_accuracy"] for k, v in summary["by_hardness"].items()},
         **({"best_of": summary["best_of"]} if summary.get("best_of") else {}),
     }
+
+
+def outcomes(run: Path, sampled: bool) -> dict[tuple[str, str], bool]:
+    """Per held-out question of a scored run (`run`/trained/report.json), whether it was answered
+    right: by the execution vote's pick where the run sampled, else by its greedy answer."""
+    report = json.loads((run / "trained" / "report.json").read_text())
+    key = "self_consistency_match" if sampled else "exec_match"
+    return {(r["db_id"], r["question"]): bool(r.get(key)) for r in report["records"]}
+
+
+def versus(run: Path, sampled: bool, reference: Path) -> dict[str, float | int]:
+    """A run's paired difference from the reference run's greedy answers on the questions both
+    answered, in points with the 95% half-width."""
+    from sqlft.evaluate.stats import paired_difference
+
+    mine, theirs = outcomes(run, sampled), outcomes(reference, sampled=False)
+    both = [q for q in mine if q in theirs]
+    mean, half = paired_difference([mine[q] for q in both], [theirs[q] for q in both])
+    return {"points": round(100 * mean, 1), "half_width": round(100 * half, 1), "questions": len(both)}

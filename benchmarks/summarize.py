@@ -50,13 +50,23 @@ def demo_section(r: dict) -> list[str]:
         f"{r['wall_seconds'] / 60:.1f} min on this 2-core machine; execution accuracy on the demo's "
         f"{r['dev_records']} held-out dev questions:",
         "",
-        "| step | execution accuracy | exact match | valid SQL |",
-        "|---|---:|---:|---:|",
     ]
+    constrained = r.get("constrained")  # eval.schema_constrained: the same steps decoded constrained too
+    if constrained:
+        lines += [
+            "| step | execution accuracy | exact match | valid SQL | constrained: exec acc | valid SQL |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+    else:
+        lines += ["| step | execution accuracy | exact match | valid SQL |", "|---|---:|---:|---:|"]
     for step in ("baseline", "phase1", "phase2"):
-        lines.append(
+        row = (
             f"| {step} | {pct(acc[step])} | {pct(r['exact_accuracy'][step])} | {pct(r['valid_rate'][step])} |"
         )
+        if constrained:
+            c = constrained[step]
+            row += f" {pct(c['exec_accuracy'])} | {pct(c['valid_rate'])} |"
+        lines.append(row)
     lines += [
         "",
         f"Phase 2 gains {r['gain_points']:+.1f} points over the zero-shot baseline "
@@ -319,15 +329,17 @@ def peers_section(r: dict) -> list[str]:
             else ""
         )
         + f", the same {n} held-out questions; "
-        "(d) decodes best-of where its arm says so:",
+        'an arm that decodes best-of is scored by its vote (greedy beside it); "vs (c)" is its '
+        "difference from (c)'s greedy answers, question by question, in points:",
         "",
-        "| arm | exec acc (95% interval) | greedy | valid SQL | steps | CPU min |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| arm | exec acc (95% interval) | vs (c), paired | greedy | valid SQL | steps | CPU min |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for a in arms.values():
-        t, greedy = a["training"], a["trained"]
+        t, greedy, paired = a["training"], a["trained"], a.get("vs_default")
+        versus = f"{paired['points']:+.1f} ±{paired['half_width']:.1f}" if paired else "–"
         lines.append(
-            f"| {a['label']} | {pct(a['exec_accuracy'])} ±{100 * a['interval']:.1f} | "
+            f"| {a['label']} | {pct(a['exec_accuracy'])} ±{100 * a['interval']:.1f} | {versus} | "
             f"{pct(greedy['exec_accuracy'])} | {pct(greedy['valid_rate'])} | {t['steps']} | "
             f"{t['cpu_minutes']:.1f} |"
         )
