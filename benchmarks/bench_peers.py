@@ -7,8 +7,9 @@ CPU minutes and held-out questions (benchmarks/spider_split.py).
 - (b) a plain TRL SFTTrainer script with the DDL schema in the prompt, what a typical Kaggle
   notebook does today (same LoRA, batch and optimizer, learning rate 2e-4, loss on everything);
 - (c) sqlft's default arm: bench_learning's (compact schema, completion-only loss, lr 1e-3 cosine);
-- (d) sqlft's best settings: M-Schema, 5 retrieved values per question, best of 4 with an
-  execution vote. Not yet chosen by measurement: update BEST when bench_ablations says otherwise;
+- (d) sqlft's best settings as the papers give them: M-Schema, 5 retrieved values per question, best
+  of 4 with an execution vote (chosen before measuring; the comparison names the row that measured
+  best, `best_sqlft`, picked on the same questions that score it);
 - (e) and (f), the training-side levers against (c)'s overfitting (its answers name the training
   databases' tables): (c) for two epochs only (124 steps, the cosine over them), and (c) at a
   learning rate of 3e-4 for the whole budget (`--arms short,low-lr`);
@@ -20,7 +21,9 @@ CPU minutes and held-out questions (benchmarks/spider_split.py).
 
 Peers (a) and (b) stop at the same time budget through a callback, their only change from a plain
 script; they answer greedily from their own prompt format, scored by `sqlft eval` like (c) and (d).
-Reports held-out execution accuracy with 95% intervals and the ratio of (d) to the best peer.
+Reports held-out execution accuracy with 95% intervals, each row's paired difference from (c)'s
+greedy answers, the ratio of (d) and of the best sqlft row to the best peer, and whether that row
+meets issue 25's goal (20% within 60 CPU minutes of training).
 
     python benchmarks/bench_peers.py [--minutes 60] [--every 1] [--arms seed,kaggle,default,best]
     python benchmarks/bench_peers.py --model tiny-llama-warm --minutes 0.05 --limit 4 --runs /tmp/p  # a check
