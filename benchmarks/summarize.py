@@ -54,7 +54,7 @@ def demo_section(r: dict) -> list[str]:
     constrained = r.get("constrained")  # eval.schema_constrained: the same steps decoded constrained too
     if constrained:
         lines += [
-            "| step | execution accuracy | exact match | valid SQL | constrained: exec acc | valid SQL |",
+            "| step | execution accuracy | exact match | valid SQL | schema-constrained: exec acc | its valid SQL |",
             "|---|---:|---:|---:|---:|---:|",
         ]
     else:
