@@ -39,6 +39,7 @@ compares the rows already written, running nothing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -62,9 +63,7 @@ BEST = Arm("peers-sqlft-best", scheduler="cosine", schema="mschema", value_retri
 # there (2-2.6 epochs) and fell after, as the adapter learned the training databases' names
 SHORT = Arm("peers-sqlft-short", scheduler="cosine", steps=124)
 LOW_LR = Arm("peers-sqlft-low-lr", scheduler="cosine", learning_rate=3e-4)
-VALUES = Arm(
-    "peers-sqlft-values", scheduler="cosine", value_retrieval=5
-)  # (d)'s values, (c)'s compact schema
+VALUES = Arm("peers-sqlft-values", scheduler="cosine", value_retrieval=5)  # (d)'s values, compact schema
 SQLFT = {  # name: (label, arm)
     DEFAULT.name: ("(c) sqlft default", DEFAULT),
     BEST.name: ("(d) sqlft best", BEST),
@@ -163,7 +162,7 @@ def run_peer(name: str, minutes: float, every: int, limit: int | None, model_nam
 
 
 def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
-    arm = Arm(**{**arm.__dict__, "minutes": minutes})
+    arm = dataclasses.replace(arm, minutes=minutes)
     result = run_arm(arm, every=every, limit=limit, model_name=model_name, runs=runs)
     return {
         "label": label,
@@ -176,11 +175,8 @@ def run_sqlft(label: str, arm: Arm, minutes: float, every: int, limit, model_nam
 
 
 ARMS = {"seed": "peers-seed", "kaggle": "peers-kaggle", "default": DEFAULT.name, "best": BEST.name}
-EXTRA = {
-    "short": SHORT.name,
-    "low-lr": LOW_LR.name,
-    "values": VALUES.name,
-}  # not needed for the comparison; in it where present
+# not needed for the comparison; in it where present
+EXTRA = {"short": SHORT.name, "low-lr": LOW_LR.name, "values": VALUES.name}
 EXTRA |= {
     f"{key}-constrained": name + CONSTRAINED for key, name in {**ARMS, **EXTRA}.items() if name in SQLFT
 }
@@ -198,7 +194,7 @@ def run_constrained(
     trained = saved_row(runs / trained_name / "row.json", key)  # its own scoring may end after the adapter
     if trained is None or not (adapter / "adapter_config.json").is_file():
         raise SystemExit(f"{runs / trained_name}: no arm of these settings. Fix: run its --arms first")
-    decoding = Arm(**{**arm.__dict__, "samples": CONSTRAINED_SAMPLES})
+    decoding = dataclasses.replace(arm, samples=CONSTRAINED_SAMPLES)
     out = runs / (trained_name + CONSTRAINED) / "trained"
     scored, questions = score_adapter(adapter, decoding, out, every, limit, model_name, constrained=True)
     return {

@@ -52,13 +52,10 @@ def demo_section(r: dict) -> list[str]:
         "",
     ]
     constrained = r.get("constrained")  # eval.schema_constrained: the same steps decoded constrained too
+    header, rule = "| step | execution accuracy | exact match | valid SQL |", "|---|---:|---:|---:|"
     if constrained:
-        lines += [
-            "| step | execution accuracy | exact match | valid SQL | schema-constrained: exec acc | its valid SQL |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-    else:
-        lines += ["| step | execution accuracy | exact match | valid SQL |", "|---|---:|---:|---:|"]
+        header, rule = header + " schema-constrained: exec acc | its valid SQL |", rule + "---:|---:|"
+    lines += [header, rule]
     for step in ("baseline", "phase1", "phase2"):
         row = (
             f"| {step} | {pct(acc[step])} | {pct(r['exact_accuracy'][step])} | {pct(r['valid_rate'][step])} |"
