@@ -19,6 +19,8 @@ from common import write_result
 from learning import RUNS, Arm, headline, load_base, score
 from spider_split import split_records
 
+from sqlft.evaluate.consistency import VOTE_RULE
+
 
 def main() -> None:
     from peft import PeftModel
@@ -61,6 +63,7 @@ def main() -> None:
             "temperature": 0.7,
             "top_p": 0.95,
             "exec_accuracy": rows,
+            "vote_rule": VOTE_RULE,
             "greedy": headline(s),
             "generate_seconds": scored.generate_seconds,
         },

@@ -33,7 +33,8 @@ or run the arms as separate processes, one core each (`taskset -c 0 ... --arms s
 `taskset -c 1 ... --arms kaggle,default`, OMP_NUM_THREADS=1): each arm keeps its row in
 runs/bench/peers-*/row.json, and the run that finds all four rows at the same --minutes and
 --every writes benchmarks/results/bench_peers.json (not for --limit or another --model); `--arms ""`
-compares the rows already written, running nothing.
+compares the rows already written, running nothing, and `--rescore` first scores the best-of rows'
+saved answers again (after a change to the execution vote's rule; the row keeps its decoding).
 """
 
 from __future__ import annotations
@@ -46,7 +47,19 @@ from pathlib import Path
 from typing import Any
 
 from common import command, write_result
-from learning import MODEL, RUNS, Arm, cpu_seconds, headline, load_base, run_arm, score, score_adapter, versus
+from learning import (
+    MODEL,
+    RUNS,
+    Arm,
+    cpu_seconds,
+    headline,
+    load_base,
+    rescore,
+    run_arm,
+    score,
+    score_adapter,
+    versus,
+)
 from spider_split import SPIDER, split_records
 
 from sqlft.evaluate.stats import interval
@@ -224,6 +237,22 @@ def saved_row(path: Path, key: dict) -> dict | None:
     return row if all(row.get(k) == v for k, v in key.items()) else None
 
 
+def rescore_rows(minutes: float, every: int, limit, model_name: str, runs: Path) -> list[str]:
+    """Every best-of row at these settings scored again from its saved answers (after a change to
+    the execution vote), its decoding and training untouched; the names rescored."""
+    key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    done = []
+    for name in KNOWN.values():
+        row = saved_row(runs / name / "row.json", key)
+        if row is None or "best_of" not in row["trained"]:
+            continue
+        row["trained"] = headline(rescore(runs / name / "trained", SPIDER / "database"))
+        row["rescored"] = command()
+        (runs / name / "row.json").write_text(json.dumps(row, indent=1) + "\n")
+        done.append(name)
+    return done
+
+
 def accuracy(row: dict[str, Any]) -> float:
     """The arm's held-out accuracy as it would be used: its vote's where it decodes best-of."""
     best = row["trained"].get("best_of")
@@ -293,7 +322,13 @@ def main() -> None:
     parser.add_argument(
         "--arms", default=",".join(ARMS), help=f"which arms this process runs: {','.join(KNOWN)}"
     )
+    parser.add_argument(
+        "--rescore", action="store_true", help="score the best-of rows' saved answers again, then compare"
+    )
     args = parser.parse_args()
+    if args.rescore:
+        print("rescored:", rescore_rows(args.minutes, args.every, args.limit, args.model, args.runs))
+        args.arms = ""
     names = [a for a in args.arms.split(",") if a]  # --arms "": only compare the rows already written
     unknown = set(names) - set(KNOWN)
     if unknown:

@@ -73,8 +73,6 @@ def score(
 ) -> Scored:
     """Greedy SQL for `records` (and `samples` sampled candidates each when > 1, with the summary's
     `best_of` row for the execution vote), scored; with `schemas`, every answer schema-constrained."""
-    from sqlft.evaluate import evaluate_predictions, write_report
-    from sqlft.evaluate.consistency import best_of
     from sqlft.generate import add_sampled_candidates, merge_adapter, predict_records
     from sqlft.jsonl import write_jsonl
 
@@ -87,12 +85,33 @@ def score(
     seconds = time.perf_counter() - started
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(predictions, out_dir / "predictions.jsonl")
+    (out_dir / "timing.json").write_text(json.dumps({"generate_seconds": seconds}) + "\n")
+    return Scored(evaluate_into(predictions, db_dir, out_dir, samples), round(seconds, 1))
+
+
+def evaluate_into(predictions: list[dict], db_dir, out_dir: Path, samples: int) -> dict[str, Any]:
+    """Score answers into `out_dir`/report.json; its summary, with the execution vote's `best_of`
+    row where `samples` > 1."""
+    from sqlft.evaluate import evaluate_predictions, write_report
+    from sqlft.evaluate.consistency import best_of
+
     report = evaluate_predictions(predictions, db_dir)
     if samples > 1:
         report["summary"]["best_of"] = best_of(report["summary"], samples, "execution")
     write_report(report, out_dir / "report.json")
-    (out_dir / "timing.json").write_text(json.dumps({"generate_seconds": seconds}) + "\n")
-    return Scored(report["summary"], round(seconds, 1))
+    return report["summary"]
+
+
+def rescore(out_dir: Path, db_dir) -> dict[str, Any]:
+    """A scored run's saved answers (`out_dir`/predictions.jsonl) scored again, after a change to
+    how they are scored (the execution vote's rule): its new summary, the decoding untouched."""
+    from sqlft.jsonl import jsonl_lines
+
+    predictions = [record for _, record, _ in jsonl_lines(out_dir / "predictions.jsonl")]
+    if None in predictions:
+        raise ValueError(f"{out_dir / 'predictions.jsonl'}: an unreadable line. Fix: decode the arm again")
+    samples = max((len(p.get("candidates") or []) for p in predictions), default=0)
+    return evaluate_into(predictions, db_dir, out_dir, samples)
 
 
 def _phase(model, tokenizer, records, out_dir: Path, learning_rate: float, arm: Arm, *, minutes=0.0, steps=0):

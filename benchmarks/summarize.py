@@ -261,6 +261,8 @@ def consistency_section(r: dict) -> list[str]:
         f"| self-consistency (vote on execution results) | {pct(acc['self_consistency'])} |",
         f"| execution-guided (first candidate that runs) | {pct(acc['execution_guided'])} |",
     ]
+    if "vote_rule" not in r:  # measured before the vote put results holding a value first
+        lines += ["", "Voted by plain majority: this run predates the rule that results holding a value win."]
     return [*lines, ""]
 
 
@@ -326,7 +328,8 @@ def peers_section(r: dict) -> list[str]:
             else ""
         )
         + f", the same {n} held-out questions; "
-        'an arm that decodes best-of is scored by its vote (greedy beside it); "vs (c)" is its '
+        "an arm that decodes best-of is scored by its execution vote (greedy beside it), where results "
+        'holding a value beat empty ones; "vs (c)" is its '
         "difference from (c)'s greedy answers, question by question, in points:",
         "",
         "| arm | exec acc (95% interval) | vs (c), paired | greedy | valid SQL | steps | CPU min |",
@@ -344,6 +347,13 @@ def peers_section(r: dict) -> list[str]:
     def times(ratio: float | None) -> str:
         return "undefined (the peer scored 0)" if ratio is None else f"{ratio:.2f}x"
 
+    plain = [
+        a["label"]
+        for a in arms.values()
+        if "best_of" in a["trained"] and "rule" not in a["trained"]["best_of"]
+    ]
+    if plain:  # scored before that rule, not scored again (bench_peers --rescore)
+        lines += ["", f"Voted by plain majority, before that rule: {'; '.join(plain)}."]
     constrained = r.get("ratio_constrained_to_best_peer", False)
     lines += [
         "",

@@ -95,6 +95,13 @@ def test_peer_comparison_runs_end_to_end_on_the_smoke_model(spider_dir, tmp_path
         r["exec_accuracy"] for r in ours.values()
     )
     assert again["heldout_goal_met"] == (again["arms"][again["best_sqlft"]]["exec_accuracy"] >= 0.2)
+
+    # --rescore scores the best-of rows' saved answers again: under an unchanged rule, the same numbers
+    rescored = bench_peers.rescore_rows(0.02, 1, 2, "tiny-llama-warm", tmp_path / "runs")
+    assert sorted(rescored) == sorted([bench_peers.BEST.name, *constrained])
+    for name in rescored:
+        row = json.loads((tmp_path / "runs" / name / "row.json").read_text())
+        assert row["trained"] == again["arms"][name]["trained"] and "rescored" in row
     import common
 
     lines = summarize.peers_section({**common.environment(), **again})

@@ -30,6 +30,13 @@ def test_ties_go_to_the_best_score_then_the_earliest():
     assert self_consistency(["a", "b"], run).sql == "a"
 
 
+def test_a_result_holding_a_value_beats_a_larger_group_of_empty_ones():
+    run = fake_run({"a": [], "b": [], "c": [(None,)], "d": [(3,)], "e": [(None, None)]})
+    choice = self_consistency(["a", "b", "c", "e", "d"], run)
+    assert (choice.sql, choice.votes, choice.executed) == ("d", 1, 5)
+    assert self_consistency(["a", "b", "c"], run).sql == "a"  # all empty: the majority still wins
+
+
 def test_nothing_executes():
     run = fake_run({"a": None, "b": None})
     choice = self_consistency(["a", "b"], run, scores=[0.1, 0.2])

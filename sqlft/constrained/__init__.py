@@ -9,9 +9,12 @@ the alias; an aliased table's own name is hidden), a keyword, a SQLite function 
 `(`, or an alias; aliases (up to 48 characters) and literals are free. Names written before the
 FROM are checked when the FROM is complete, and a query that wrote any may not end without one; a
 select list may not repeat an item (how a small model's list loops until it is cut off). After a
-value (a column, a literal, `)`, NULL, DESC) only an operator, a keyword, `,` or `)` may follow, and
-a table's alias is a word or a few letters and digits, not run into a keyword (`T1JOIN`) nor a
-keyword misspelt (`ORDERING BY`): the fine-tuned model's answers looped through such holes. A name may
+value (a column, a literal, `)`, NULL, DESC) only an operator, a keyword that does not begin a value or
+a query (no `SELECT`), `,` or `)` may follow, and a table's alias is a word or a few letters and
+digits (without AS only the latter), not run into a keyword (`T1JOIN`) nor a keyword misspelt
+(`ORDERING BY`, `GROIN SELECT`); a window's keywords (`GROUPS`, `ROWS`) stand only in parentheses, and
+`&`, `%`, `!` and a query's `)` only after a value: the fine-tuned model's answers went through such
+holes, and SQLite failed on them with a syntax error. A name may
 only be started if some name allowed there completes it, so no state is a dead end. Before the
 statement starts (prose, a code fence) and after it ends (`;`, closing fence) nothing is checked.
 Everything is compared case-insensitively, as SQLite does.

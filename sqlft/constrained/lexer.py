@@ -13,9 +13,7 @@ from sqlft.constrained.scope import (
     CLAUSE_ENDS,
     SchemaNames,
     Scope,
-    free_words,
     sql_functions,
-    sql_keywords,
 )
 from sqlft.schema import Schema
 
@@ -24,7 +22,8 @@ FREE_MODES = ("pre", "string", "line_comment", "block_comment", "done")
 STARTS = ("select", "with")
 _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]{0,2}")  # one name, not a query: T1, s, sc2, T10
 # a table's alias in a FROM: a word, or a few letters and digits (`T1`), not one run into a keyword
-# (`T1JOIN`, `T2ONTR`) nor a keyword misspelt (`ORDERING`, `WHEREMake`, `GROUPING`)
+# (`T1JOIN`, `T2ONTR`) nor a keyword misspelt (`ORDERING`, `WHEREMake`, `GROUPING`); without AS, only
+# `_ALIAS_SHAPE` (`FROM continents GROIN SELECT`, `FROM Students ORTHOLES AS T1` were misspelt keywords)
 _TABLE_ALIAS_SHAPE = re.compile(r"[a-z_]{1,12}|[a-z]{1,3}[0-9]{1,2}")
 _AFTER_TABLE_WORDS = (*CLAUSE_ENDS, *"join inner left right cross natural full outer using window".split())
 # the keywords that may follow a table in a FROM (`FROM t OR` is no SQL: the model meant ORDER)
@@ -173,6 +172,8 @@ class SqlState:
             return None  # a function's name stands alone: SQLite reads it as a column
         if top.operand and top.expect == "column" and (ch.isdigit() or ch in "'\"`[("):
             return None  # a literal, a quoted name or a parenthesis straight after a value
+        if not top.operand and top.expect == "column" and (ch in "&%!" or ch == ")" and top.query):
+            return None  # an operator that needs a value before it, a query ending on one (`= )`)
         if _is_word_char(ch):
             return replace(self, mode="number") if ch.isdigit() else self._name(ch.lower())
         if ch.isspace():
@@ -200,8 +201,8 @@ class SqlState:
             scope = scope.close(self.names)
         elif ch == ",":
             scope = scope.comma()
-        elif ch == "." and (scope.top.expect == "after_table" or scope.top.operand):
-            return None  # `FROM db.table` (SQLite has one database), `AS T1.`: no dot after a value
+        elif ch == "." and (scope.top.expect in ("after_table", "qualified") or scope.top.operand):
+            return None  # `FROM db.table` (SQLite has one database), `AS T1.`, `T1..`: no dot here
         elif ch == "*":  # where a value may stand, a star (`count(*)`, `SELECT *`); after one, times
             scope = scope.value(not scope.top.operand)
         elif ch != ".":
@@ -249,7 +250,7 @@ class SqlState:
     def _complete(self, word: str, qualifier: bool, quoted: bool) -> Scope | None:
         """The scope once `word` stands complete here; None if it cannot."""
         scope, names, expect = self.scope, self.names, self.scope.top.expect
-        keyword = not quoted and word in sql_keywords()
+        keyword = not quoted and word in scope.keywords()
         if expect == "table":
             return scope.table(word) if word in names.tables or word in scope.ctes else None
         if expect == "qualified":
@@ -293,6 +294,10 @@ def _table_alias_prefix(names: SchemaNames, scope: Scope, buf: str) -> bool:
         return True
     if _TABLE_ALIAS_SHAPE.fullmatch(buf) is None:
         return False
+    if top.expect == "after_table" and not (  # an alias without AS is short: T1, s (GROIN is no alias)
+        _ALIAS_SHAPE.fullmatch(buf) or buf in _prefixes(_AFTER_TABLE_KEYWORDS)
+    ):
+        return False
     if any(buf.startswith(word) and buf != word for word in _AFTER_TABLE_WORDS):
         return False
     ends_from = top.expect == "after_table" and buf in CLAUSE_ENDS
@@ -314,9 +319,9 @@ def _allowed_prefixes(names: SchemaNames, scope: Scope, quoted: bool) -> frozens
     elif expect == "qualified":
         words = scope.qualified_columns(names)
     else:  # only words that may stand complete here: a prefix no name completes is a dead end
-        keywords = frozenset() if quoted else free_words()
-        if scope.top.operand:  # after a value: a keyword (AND, FROM, AS, DESC, ...), not a name
-            keywords = frozenset() if quoted else sql_keywords()
+        keywords = frozenset() if quoted else scope.keywords()
+        if not scope.top.operand:  # after a value: a keyword (AND, FROM, AS, DESC, ...), not a name
+            keywords = keywords | (frozenset() if quoted else sql_functions())
         if not scope.from_complete(names):  # the FROM cannot end yet: no WHERE, ORDER BY, ...
             keywords = keywords - frozenset(CLAUSE_ENDS)
         if scope.top.operand:

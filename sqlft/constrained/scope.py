@@ -36,9 +36,31 @@ QUERY_KEYWORDS = frozenset(
 )
 
 
+# a window's frame keywords (`OVER (PARTITION BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)`)
+# stand only inside a parenthesis: elsewhere `GROUPS BY` is GROUP misspelt, half of the syntax
+# errors of bench_peers' constrained answers on held-out databases
+WINDOW_KEYWORDS = frozenset(
+    "current exclude following groups no others partition preceding range row rows ties unbounded".split()
+)
+# keywords that begin a value or a query: never straight after a value (`FROM t GROIN SELECT`)
+VALUE_STARTS = frozenset(
+    """all case cast current_date current_time current_timestamp distinct exists false null
+    recursive select true values with""".split()
+)
+
+
 def sql_keywords() -> frozenset[str]:
     """The keywords a query may write where a name could stand (lower case)."""
     return QUERY_KEYWORDS
+
+
+@lru_cache(maxsize=8)
+def keywords_where(in_query: bool, after_value: bool, in_call: bool) -> frozenset[str]:
+    """The keywords that may stand at a query's own level or in a parenthesis (`in_query`), after a
+    value or not, in a function's arguments or not: see WINDOW_KEYWORDS and VALUE_STARTS."""
+    words = QUERY_KEYWORDS - WINDOW_KEYWORDS if in_query else QUERY_KEYWORDS
+    words = words - VALUE_STARTS if after_value else words
+    return words - {"select", "with"} if in_call else words  # `time(SELECT ...)` is no SQL
 
 
 @lru_cache(maxsize=1)
@@ -109,6 +131,7 @@ class Frame:
     operand: bool = False  # a value was just written: an operator, a keyword, `,` or `)` comes next
     outputs: tuple[str | None, ...] = ()  # per select-list item ended: `item_output`
     compound: bool = False  # UNION, INTERSECT or EXCEPT followed: its outputs are the first SELECT's
+    call: bool = False  # a function's parenthesis: its arguments
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,11 @@ class Scope:
     @property
     def top(self) -> Frame:
         return self.frames[-1]
+
+    def keywords(self) -> frozenset[str]:
+        """The keywords that may stand next (`keywords_where`); a CTE's `)` is followed by its query."""
+        top = self.top
+        return keywords_where(top.query, top.operand and top.clause != "with", top.call)
 
     def _set(self, **changes: Any) -> Scope:
         return replace(self, frames=(*self.frames[:-1], replace(self.top, **changes)))
@@ -350,7 +378,9 @@ class Scope:
 
     def open(self) -> Scope:
         top = self.top
-        frame = Frame(clause=top.clause, query=False, derived=top.expect == "table")
+        frame = Frame(
+            clause=top.clause, query=False, derived=top.expect == "table", call=top.expect == "call"
+        )
         return replace(self, frames=(*self.frames, frame))
 
     def close(self, names: SchemaNames) -> Scope:

@@ -11,6 +11,7 @@ from typing import Any
 
 Run = Callable[[str], list[tuple]]
 VOTES = {"execution": "self_consistency", "executable": "execution_guided"}  # eval.vote -> its rule
+VOTE_RULE = "majority, results holding a value first"  # what a benchmark result says its vote was
 
 
 @dataclass
@@ -34,39 +35,52 @@ def denotation(rows: list[tuple]) -> tuple:
     return tuple(sorted(repr(sorted(map(_value, row))) for row in rows))
 
 
-def _execute(candidates: Sequence[str], run: Run) -> list[tuple | Exception]:
-    keys: list[tuple | Exception] = []
+def _execute(candidates: Sequence[str], run: Run) -> list[list[tuple] | Exception]:
+    results: list[list[tuple] | Exception] = []
     for sql in candidates:
         try:
-            keys.append(denotation(run(sql)))
+            results.append(run(sql))
         except Exception as error:  # any failure means "does not execute"
-            keys.append(error)
-    return keys
+            results.append(error)
+    return results
+
+
+def has_value(rows: list[tuple]) -> bool:
+    """Whether a result holds a value: not no rows, nor only NULLs (an aggregate over no rows)."""
+    return any(value is not None for row in rows for value in row)
 
 
 def self_consistency(candidates: Sequence[str], run: Run, scores: Sequence[float] | None = None) -> Choice:
-    """Majority vote over execution results; ties go to the group holding the best score,
-    then to the earliest candidate. With nothing executable, the best-scored candidate."""
+    """Majority vote over execution results, among those holding a value where any does (as
+    execution-guided decoding counts an empty result a failure, Wang et al. 2018: on bench_peers'
+    saved candidates of five arms, 0 to 4 more right of 239, never fewer); ties go to the group
+    holding the best score, then to the earliest candidate. With nothing executable, the
+    best-scored candidate."""
     if not candidates:
         return Choice("", -1)
     scores = list(scores) if scores is not None else [0.0] * len(candidates)
     if len(scores) != len(candidates):
         raise ValueError(f"{len(scores)} scores for {len(candidates)} candidates")
-    keys = _execute(candidates, run)
-    errors = [str(k) if isinstance(k, Exception) else None for k in keys]
+    results = _execute(candidates, run)
+    errors = [str(r) if isinstance(r, Exception) else None for r in results]
     groups: dict[tuple, list[int]] = {}
-    for i, key in enumerate(keys):
-        if not isinstance(key, Exception):
+    valued: set[tuple] = set()  # the results that hold a value
+    for i, rows in enumerate(results):
+        if not isinstance(rows, Exception):
+            key = denotation(rows)
             groups.setdefault(key, []).append(i)
+            if has_value(rows):
+                valued.add(key)
     executed = sum(len(g) for g in groups.values())
     if not groups:
         best = max(range(len(candidates)), key=lambda i: (scores[i], -i))
         return Choice(candidates[best], best, 0, 0, errors)
 
-    def rank(members: list[int]) -> tuple[Any, ...]:
-        return (len(members), max(scores[i] for i in members), -min(members))
+    def rank(key: tuple) -> tuple[Any, ...]:
+        members = groups[key]
+        return (key in valued, len(members), max(scores[i] for i in members), -min(members))
 
-    winner = max(groups.values(), key=rank)
+    winner = groups[max(groups, key=rank)]
     best = max(winner, key=lambda i: (scores[i], -i))
     return Choice(candidates[best], best, len(winner), executed, errors)
 
@@ -90,7 +104,8 @@ def best_of(summary: dict[str, Any], samples: int, vote: str) -> dict[str, Any] 
     row = summary.get(VOTES[vote])
     if not row:
         return None
-    return {"samples": samples, "vote": vote, **row, "greedy_exec_accuracy": summary["exec_accuracy"]}
+    rule = {"rule": VOTE_RULE} if vote == "execution" else {}
+    return {"samples": samples, "vote": vote, **rule, **row, "greedy_exec_accuracy": summary["exec_accuracy"]}
 
 
 def runner(executor: Any, db_id: str | None = None, context: Any = None, max_rows: int = 10_000) -> Run:
