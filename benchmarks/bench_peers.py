@@ -16,8 +16,8 @@ CPU minutes and held-out questions (benchmarks/spider_split.py).
 - (g) (c) with (d)'s 5 retrieved values per question beside their columns, without M-Schema
   (`--arms values`): value retrieval alone at equal time;
 - any sqlft arm decoded again under the schema constraint, best of 4 by execution vote beside its
-  greedy answer (`--arms best-constrained`, `default-constrained`, ..., after its arm): its adapter,
-  every answer naming only its schema's tables and columns.
+  greedy answer (`--arms best-constrained`, `default-constrained`, ..., after its arm), or best of 8
+  (`default-constrained8`): its adapter, every answer naming only its schema's tables and columns.
 
 Peers (a) and (b) stop at the same time budget through a callback, their only change from a plain
 script; they answer greedily from their own prompt format, scored by `sqlft eval` like (c) and (d).
@@ -86,6 +86,7 @@ SQLFT = {  # name: (label, arm)
 }
 CONSTRAINED = "-constrained"  # an sqlft arm's adapter decoded again, every answer schema-constrained
 CONSTRAINED_SAMPLES = 4  # ... and best of this many by execution vote
+WIDER_SAMPLES = 8  # `<arm>-constrained8`: best of 8, as the papers' self-consistency often samples more
 HELDOUT_GOAL, GOAL_CPU_MINUTES = 0.20, 60  # issue 25: held-out accuracy within 60 CPU minutes of training
 
 
@@ -191,28 +192,32 @@ ARMS = {"seed": "peers-seed", "kaggle": "peers-kaggle", "default": DEFAULT.name,
 # not needed for the comparison; in it where present
 EXTRA = {"short": SHORT.name, "low-lr": LOW_LR.name, "values": VALUES.name}
 EXTRA |= {
-    f"{key}-constrained": name + CONSTRAINED for key, name in {**ARMS, **EXTRA}.items() if name in SQLFT
+    f"{key}{CONSTRAINED}{n}": f"{name}{CONSTRAINED}{n}"
+    for key, name in {**ARMS, **EXTRA}.items()
+    if name in SQLFT
+    for n in ("", WIDER_SAMPLES)
 }
 KNOWN = {**ARMS, **EXTRA}
 
 
-def run_constrained(
-    trained_name: str, minutes: float, every: int, limit, model_name: str, runs: Path
-) -> dict:
+def run_constrained(name: str, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
     """An sqlft arm's adapter decoded again, greedy and sampled answers under the schema constraint
-    (sqlft.constrained): (c)'s answers fail mostly on names their schema lacks, which it rules out."""
+    (sqlft.constrained): (c)'s answers fail mostly on names their schema lacks, which it rules out.
+    `name` is the arm's and the suffix: `-constrained` (best of 4) or `-constrained8`."""
+    trained_name, _, samples = name.partition(CONSTRAINED)
+    samples = int(samples or CONSTRAINED_SAMPLES)
     label, arm = SQLFT[trained_name]
     adapter = runs / trained_name / "train" / "adapter"
     key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
     trained = saved_row(runs / trained_name / "row.json", key)  # its own scoring may end after the adapter
     if trained is None or not (adapter / "adapter_config.json").is_file():
         raise SystemExit(f"{runs / trained_name}: no arm of these settings. Fix: run its --arms first")
-    decoding = dataclasses.replace(arm, samples=CONSTRAINED_SAMPLES)
-    out = runs / (trained_name + CONSTRAINED) / "trained"
+    decoding = dataclasses.replace(arm, samples=samples)
+    out = runs / name / "trained"
     scored, questions = score_adapter(adapter, decoding, out, every, limit, model_name, constrained=True)
     return {
-        "label": f"{label}, schema-constrained, best of {CONSTRAINED_SAMPLES}",
-        "arm": {**trained["arm"], "samples": CONSTRAINED_SAMPLES, "schema_constrained": True},
+        "label": f"{label}, schema-constrained, best of {samples}",
+        "arm": {**trained["arm"], "samples": samples, "schema_constrained": True},
         "heldout_questions": questions,
         "training": trained["training"],  # the arm's adapter: no training of its own
         "trained": headline(scored.summary),
@@ -221,8 +226,8 @@ def run_constrained(
 
 
 def run_named(name: str, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
-    if name.endswith(CONSTRAINED):
-        return run_constrained(name.removesuffix(CONSTRAINED), minutes, every, limit, model_name, runs)
+    if CONSTRAINED in name:
+        return run_constrained(name, minutes, every, limit, model_name, runs)
     if name in PEERS:
         return run_peer(name, minutes, every, limit, model_name, runs)
     label, arm = SQLFT[name]

@@ -140,6 +140,10 @@ def test_rejects_names_the_schema_does_not_define(sql: str) -> None:
         "SELECT name, time (SELECT count(*) FROM singer) FROM singer",
         "SELECT name FROM singer WHERE age > 1 ROWS 2",
         "SELECT name FROM singer WHERE country = &#39",
+        "SELECT count(*) FROM singer GRO\ufffd DISTINCT country JOIN stadium",
+        "SELECT name FROM singer ORT # 1 JOIN stadium",
+        "SELECT name FROM singer ORT FROM singer",
+        "SELECT name FROM singer an AS T1",
         "SELECT name FROM singer WHERE age NOT IN (SELECT age FROM singer WHERE age = )",
     ],
 )

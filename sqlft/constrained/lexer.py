@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlft.constrained.scope import (
+    AFTER_TABLE_KEYWORDS,
+    AFTER_TABLE_WORDS,
     ANY,
     CLAUSE_ENDS,
     SchemaNames,
@@ -25,9 +27,7 @@ _ALIAS_SHAPE = re.compile(r"[a-z]{1,3}[0-9]{0,2}")  # one name, not a query: T1,
 # (`T1JOIN`, `T2ONTR`) nor a keyword misspelt (`ORDERING`, `WHEREMake`, `GROUPING`); without AS, only
 # `_ALIAS_SHAPE` (`FROM continents GROIN SELECT`, `FROM Students ORTHOLES AS T1` were misspelt keywords)
 _TABLE_ALIAS_SHAPE = re.compile(r"[a-z_]{1,12}|[a-z]{1,3}[0-9]{1,2}")
-_AFTER_TABLE_WORDS = (*CLAUSE_ENDS, *"join inner left right cross natural full outer using window".split())
-# the keywords that may follow a table in a FROM (`FROM t OR` is no SQL: the model meant ORDER)
-_AFTER_TABLE_KEYWORDS = frozenset((*_AFTER_TABLE_WORDS, "as", "on", "not", "indexed"))
+OPERATORS = "+%<>=!|&~"  # the operator characters besides `-`, `/`, `*` and `.`, read apart
 _LAST_WORD = re.compile(r"[\w$]+$")  # the keyword that ended a select list, read into its last item
 FREE_NAME_LENGTH = 48  # the longest alias or CTE name: a run-on `Total_Song_Song_...` stops here
 
@@ -205,8 +205,10 @@ class SqlState:
             return None  # `FROM db.table` (SQLite has one database), `AS T1.`, `T1..`: no dot here
         elif ch == "*":  # where a value may stand, a star (`count(*)`, `SELECT *`); after one, times
             scope = scope.value(not scope.top.operand)
-        elif ch != ".":
+        elif ch in OPERATORS:
             scope = scope.value(False)  # an operator: a value follows
+        elif ch != ".":
+            return None  # no SQL (`#`, `?`, a broken character `\ufffd` that SQLite reads as a name)
         return replace(self, scope=scope)
 
     def _forward_alias(self, word: str) -> bool:
@@ -258,7 +260,7 @@ class SqlState:
         if keyword and word in CLAUSE_ENDS and not scope.from_complete(names):
             return None
         if expect == "after_table" and keyword:  # `FROM t WHERE`, `FROM t AS x`, `FROM t JOIN`
-            return scope.keyword(word) if word in _AFTER_TABLE_KEYWORDS else None
+            return scope.keyword(word) if word in AFTER_TABLE_KEYWORDS else None
         if expect in ("alias", "after_table", "cte"):
             return scope.define(word, names)
         if qualifier:  # before the FROM: the FROM must then define or name it (`from_complete`)
@@ -295,10 +297,10 @@ def _table_alias_prefix(names: SchemaNames, scope: Scope, buf: str) -> bool:
     if _TABLE_ALIAS_SHAPE.fullmatch(buf) is None:
         return False
     if top.expect == "after_table" and not (  # an alias without AS is short: T1, s (GROIN is no alias)
-        _ALIAS_SHAPE.fullmatch(buf) or buf in _prefixes(_AFTER_TABLE_KEYWORDS)
+        _ALIAS_SHAPE.fullmatch(buf) or buf in _prefixes(AFTER_TABLE_KEYWORDS)
     ):
         return False
-    if any(buf.startswith(word) and buf != word for word in _AFTER_TABLE_WORDS):
+    if any(buf.startswith(word) and buf != word for word in AFTER_TABLE_WORDS):
         return False
     ends_from = top.expect == "after_table" and buf in CLAUSE_ENDS
     return not (ends_from and not scope.from_complete(names))

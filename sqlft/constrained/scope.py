@@ -17,6 +17,9 @@ DERIVED = "\x01"  # starts a FROM subquery's stand-in table: its output columns,
 _ITEM_ALIAS = re.compile(r"(?s).*(?:\bas\s+|[\w$)\]\"'`]\s+|\)\s*)([a-z_$][\w$]*)")
 _ITEM_COLUMN = re.compile(r"(?:(?:distinct|all)\s+)?(?:([\w$]+)\s*\.\s*)?([a-z_$][\w$]*|\*)")
 CLAUSE_ENDS = ("where", "group", "order", "having", "limit", "union", "intersect", "except")
+AFTER_TABLE_WORDS = (*CLAUSE_ENDS, *"join inner left right cross natural full outer using window".split())
+# the keywords that may follow a table in a FROM (`FROM t OR` is no SQL: the model meant ORDER)
+AFTER_TABLE_KEYWORDS = frozenset((*AFTER_TABLE_WORDS, "as", "on", "not", "indexed"))
 # keywords that end a value: after them, as after a column or a literal, no name or literal follows
 OPERAND_KEYWORDS = frozenset(
     "null true false current_date current_time current_timestamp end asc desc".split()
@@ -54,10 +57,15 @@ def sql_keywords() -> frozenset[str]:
     return QUERY_KEYWORDS
 
 
-@lru_cache(maxsize=8)
-def keywords_where(in_query: bool, after_value: bool, in_call: bool) -> frozenset[str]:
+@lru_cache(maxsize=16)
+def keywords_where(
+    in_query: bool, after_value: bool, in_call: bool, after_alias: bool = False
+) -> frozenset[str]:
     """The keywords that may stand at a query's own level or in a parenthesis (`in_query`), after a
-    value or not, in a function's arguments or not: see WINDOW_KEYWORDS and VALUE_STARTS."""
+    value or not, in a function's arguments or not (see WINDOW_KEYWORDS and VALUE_STARTS), and
+    after a table's alias in a FROM, only what may follow a table there (`FROM t ORT FROM` is no SQL)."""
+    if after_alias:
+        return AFTER_TABLE_KEYWORDS - {"as"}
     words = QUERY_KEYWORDS - WINDOW_KEYWORDS if in_query else QUERY_KEYWORDS
     words = words - VALUE_STARTS if after_value else words
     return words - {"select", "with"} if in_call else words  # `time(SELECT ...)` is no SQL
@@ -151,7 +159,8 @@ class Scope:
     def keywords(self) -> frozenset[str]:
         """The keywords that may stand next (`keywords_where`); a CTE's `)` is followed by its query."""
         top = self.top
-        return keywords_where(top.query, top.operand and top.clause != "with", top.call)
+        after_alias = top.clause == "from" and top.operand and top.expect == "column"
+        return keywords_where(top.query, top.operand and top.clause != "with", top.call, after_alias)
 
     def _set(self, **changes: Any) -> Scope:
         return replace(self, frames=(*self.frames[:-1], replace(self.top, **changes)))
