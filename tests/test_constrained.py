@@ -144,6 +144,7 @@ def test_rejects_names_the_schema_does_not_define(sql: str) -> None:
         "SELECT name FROM singer ORT # 1 JOIN stadium",
         "SELECT name FROM singer ORT FROM singer",
         "SELECT name FROM singer an AS T1",
+        "SELECT count(*) FROM singer GRO%, stadium",
         "SELECT name FROM singer WHERE age NOT IN (SELECT age FROM singer WHERE age = )",
     ],
 )

@@ -156,11 +156,16 @@ class Scope:
     def top(self) -> Frame:
         return self.frames[-1]
 
+    def after_alias(self) -> bool:
+        """Whether a table's alias in a FROM was just written: a keyword, `,` or `)` follows."""
+        top = self.top
+        return top.clause == "from" and top.operand and top.expect == "column"
+
     def keywords(self) -> frozenset[str]:
         """The keywords that may stand next (`keywords_where`); a CTE's `)` is followed by its query."""
         top = self.top
-        after_alias = top.clause == "from" and top.operand and top.expect == "column"
-        return keywords_where(top.query, top.operand and top.clause != "with", top.call, after_alias)
+        after_value = top.operand and top.clause != "with"
+        return keywords_where(top.query, after_value, top.call, self.after_alias())
 
     def _set(self, **changes: Any) -> Scope:
         return replace(self, frames=(*self.frames[:-1], replace(self.top, **changes)))
