@@ -59,6 +59,7 @@ from learning import (
     score,
     score_adapter,
     versus,
+    vote_spread,
 )
 from spider_split import SPIDER, split_records
 
@@ -222,7 +223,16 @@ def run_constrained(name: str, minutes: float, every: int, limit, model_name: st
         "training": trained["training"],  # the arm's adapter: no training of its own
         "trained": headline(scored.summary),
         "generate_seconds": scored.generate_seconds,
+        **spread(out, samples),
     }
+
+
+def spread(out: Path, samples: int) -> dict[str, Any]:
+    """For a best-of-8 row, the best of 4 over every 4 of its 8 samples (`learning.vote_spread`): what
+    one draw of best-of-4, as the other rows decode, gives on average and at its extremes."""
+    if samples <= CONSTRAINED_SAMPLES:
+        return {}
+    return {"best_of_4_within": vote_spread(out, SPIDER / "database", CONSTRAINED_SAMPLES)}
 
 
 def run_named(name: str, minutes: float, every: int, limit, model_name: str, runs: Path) -> dict:
@@ -252,6 +262,7 @@ def rescore_rows(minutes: float, every: int, limit, model_name: str, runs: Path)
         if row is None or "best_of" not in row["trained"]:
             continue
         row["trained"] = headline(rescore(runs / name / "trained", SPIDER / "database"))
+        row |= spread(runs / name / "trained", row["trained"]["best_of"]["samples"])
         row["rescored"] = command()
         (runs / name / "row.json").write_text(json.dumps(row, indent=1) + "\n")
         done.append(name)

@@ -102,6 +102,56 @@ def evaluate_into(predictions: list[dict], db_dir, out_dir: Path, samples: int) 
     return report["summary"]
 
 
+def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
+    """The execution vote's accuracy on every k of a scored run's n sampled candidates per question:
+    the mean over the subsets is best-of-k's expected accuracy, the min and max how far one draw
+    of k strays (a small change to decoding draws other samples). Reads `out_dir`/predictions.jsonl."""
+    from itertools import combinations
+
+    from sqlft.evaluate.consistency import runner, self_consistency
+    from sqlft.evaluate.execution import Executor
+    from sqlft.jsonl import jsonl_lines
+
+    records = [record for _, record, _ in jsonl_lines(out_dir / "predictions.jsonl")]
+    n = len(records[0]["candidates"])
+    if any(len(r["candidates"]) != n for r in records) or n < k:
+        raise ValueError(f"{out_dir}: every question needs the same number of candidates, at least {k}")
+    subsets = list(combinations(range(n), k))
+    right = [0] * len(subsets)
+    executor = Executor(db_dir)
+    for r in records:
+        sqls = [c["sql"] for c in r["candidates"]]
+        scores = [c.get("score", 0.0) for c in r["candidates"]]
+        run, results = runner(executor, r.get("db_id"), r.get("context")), {}
+
+        def cached(sql: str, run=run, results=results) -> list[tuple]:  # each candidate runs once
+            if sql not in results:
+                try:
+                    results[sql] = run(sql)
+                except Exception as error:
+                    results[sql] = error
+            if isinstance(results[sql], Exception):
+                raise results[sql]
+            return results[sql]
+
+        match = {
+            sql: executor.exec_match(sql, r["gold"], r.get("db_id"), r.get("context")).match
+            for sql in set(sqls)
+        }
+        for i, subset in enumerate(subsets):
+            choice = self_consistency([sqls[j] for j in subset], cached, [scores[j] for j in subset])
+            right[i] += match[choice.sql]
+    accuracy = [count / len(records) for count in right]
+    return {
+        "samples": n,
+        "k": k,
+        "subsets": len(subsets),
+        "mean": round(sum(accuracy) / len(accuracy), 4),
+        "min": round(min(accuracy), 4),
+        "max": round(max(accuracy), 4),
+    }
+
+
 def rescore(out_dir: Path, db_dir) -> dict[str, Any]:
     """A scored run's saved answers (`out_dir`/predictions.jsonl) scored again, after a change to
     how they are scored (the execution vote's rule): its new summary, the decoding untouched."""

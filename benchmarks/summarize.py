@@ -347,6 +347,14 @@ def peers_section(r: dict) -> list[str]:
     def times(ratio: float | None) -> str:
         return "undefined (the peer scored 0)" if ratio is None else f"{ratio:.2f}x"
 
+    for a in arms.values():
+        if within := a.get("best_of_4_within"):
+            lines += [
+                "",
+                f"{a['label']}: the vote on 4 of its {within['samples']} samples, over all "
+                f"{within['subsets']} ways to pick them, averages {pct(within['mean'])} "
+                f"(from {pct(within['min'])} to {pct(within['max'])}): one best-of-4 row is one such draw.",
+            ]
     plain = [
         a["label"]
         for a in arms.values()
