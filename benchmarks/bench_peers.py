@@ -209,7 +209,7 @@ def run_constrained(name: str, minutes: float, every: int, limit, model_name: st
     samples = int(samples or CONSTRAINED_SAMPLES)
     label, arm = SQLFT[trained_name]
     adapter = runs / trained_name / "train" / "adapter"
-    key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    key = settings(model_name, minutes, every, limit)
     trained = saved_row(runs / trained_name / "row.json", key)  # its own scoring may end after the adapter
     if trained is None or not (adapter / "adapter_config.json").is_file():
         raise SystemExit(f"{runs / trained_name}: no arm of these settings. Fix: run its --arms first")
@@ -244,6 +244,11 @@ def run_named(name: str, minutes: float, every: int, limit, model_name: str, run
     return run_sqlft(label, arm, minutes, every, limit, model_name, runs)
 
 
+def settings(model_name: str, minutes: float, every: int, limit: int | None) -> dict[str, Any]:
+    """What makes rows of one comparison: the same model, minutes and held-out questions."""
+    return {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+
+
 def saved_row(path: Path, key: dict) -> dict | None:
     """An arm's row from another process of the same comparison (model, minutes, questions), if any."""
     if not path.is_file():
@@ -255,7 +260,7 @@ def saved_row(path: Path, key: dict) -> dict | None:
 def rescore_rows(minutes: float, every: int, limit, model_name: str, runs: Path) -> list[str]:
     """Every best-of row at these settings scored again from its saved answers (after a change to
     the execution vote), its decoding and training untouched; the names rescored."""
-    key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    key = settings(model_name, minutes, every, limit)
     done = []
     for name in KNOWN.values():
         row = saved_row(runs / name / "row.json", key)
@@ -280,7 +285,7 @@ def compare(
 ) -> dict[str, Any] | None:
     """Run the chosen arms ((a)-(d) by default) and compare them with every other arm's row written at
     these settings, or None while another process's (a)-(d) have not written theirs yet."""
-    key = {"model": model_name, "minutes": minutes, "every": every, "limit": limit}
+    key = settings(model_name, minutes, every, limit)
     chosen = list(ARMS.values()) if arms is None else arms
     for name in chosen:
         row = {**run_named(name, minutes, every, limit, model_name, runs), **key, "command": command()}

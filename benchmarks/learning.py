@@ -108,11 +108,10 @@ def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
     of k strays (a small change to decoding draws other samples). Reads `out_dir`/predictions.jsonl."""
     from itertools import combinations
 
-    from sqlft.evaluate.consistency import runner, self_consistency
+    from sqlft.evaluate.consistency import execute, runner, self_consistency
     from sqlft.evaluate.execution import Executor
-    from sqlft.jsonl import jsonl_lines
 
-    records = [record for _, record, _ in jsonl_lines(out_dir / "predictions.jsonl")]
+    records = saved_predictions(out_dir)
     n = len(records[0]["candidates"])
     if any(len(r["candidates"]) != n for r in records) or n < k:
         raise ValueError(f"{out_dir}: every question needs the same number of candidates, at least {k}")
@@ -122,24 +121,21 @@ def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
     for r in records:
         sqls = [c["sql"] for c in r["candidates"]]
         scores = [c.get("score", 0.0) for c in r["candidates"]]
-        run, results = runner(executor, r.get("db_id"), r.get("context")), {}
+        distinct = list(dict.fromkeys(sqls))  # each candidate runs once, whatever the subsets
+        run = runner(executor, r.get("db_id"), r.get("context"))
+        results = dict(zip(distinct, execute(distinct, run), strict=True))
 
-        def cached(sql: str, run=run, results=results) -> list[tuple]:  # each candidate runs once
-            if sql not in results:
-                try:
-                    results[sql] = run(sql)
-                except Exception as error:
-                    results[sql] = error
+        def ran(sql: str, results=results) -> list[tuple]:
             if isinstance(results[sql], Exception):
                 raise results[sql]
             return results[sql]
 
         match = {
             sql: executor.exec_match(sql, r["gold"], r.get("db_id"), r.get("context")).match
-            for sql in set(sqls)
+            for sql in distinct
         }
         for i, subset in enumerate(subsets):
-            choice = self_consistency([sqls[j] for j in subset], cached, [scores[j] for j in subset])
+            choice = self_consistency([sqls[j] for j in subset], ran, [scores[j] for j in subset])
             right[i] += match[choice.sql]
     accuracy = [count / len(records) for count in right]
     return {
@@ -152,14 +148,20 @@ def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
     }
 
 
-def rescore(out_dir: Path, db_dir) -> dict[str, Any]:
-    """A scored run's saved answers (`out_dir`/predictions.jsonl) scored again, after a change to
-    how they are scored (the execution vote's rule): its new summary, the decoding untouched."""
+def saved_predictions(out_dir: Path) -> list[dict]:
+    """A scored run's saved answers (`out_dir`/predictions.jsonl), every line readable."""
     from sqlft.jsonl import jsonl_lines
 
     predictions = [record for _, record, _ in jsonl_lines(out_dir / "predictions.jsonl")]
     if None in predictions:
         raise ValueError(f"{out_dir / 'predictions.jsonl'}: an unreadable line. Fix: decode the arm again")
+    return predictions
+
+
+def rescore(out_dir: Path, db_dir) -> dict[str, Any]:
+    """A scored run's saved answers (`out_dir`/predictions.jsonl) scored again, after a change to
+    how they are scored (the execution vote's rule): its new summary, the decoding untouched."""
+    predictions = saved_predictions(out_dir)
     samples = max((len(p.get("candidates") or []) for p in predictions), default=0)
     return evaluate_into(predictions, db_dir, out_dir, samples)
 

@@ -174,7 +174,7 @@ class SqlState:
             return None  # a literal, a quoted name or a parenthesis straight after a value
         if not top.operand and top.expect == "column" and (ch in "&%!" or ch == ")" and top.query):
             return None  # an operator that needs a value before it, a query ending on one (`= )`)
-        if self.scope.after_alias() and ch in f"{OPERATORS}*-/(.":
+        if self.scope.after_alias() and ch in f"{OPERATORS}*-/":  # `(` and `.` as after any value
             return None  # `FROM continents GRO%`: a table's alias is no value
         if _is_word_char(ch):
             return replace(self, mode="number") if ch.isdigit() else self._name(ch.lower())

@@ -35,12 +35,13 @@ def denotation(rows: list[tuple]) -> tuple:
     return tuple(sorted(repr(sorted(map(_value, row))) for row in rows))
 
 
-def _execute(candidates: Sequence[str], run: Run) -> list[list[tuple] | Exception]:
+def execute(candidates: Sequence[str], run: Run) -> list[list[tuple] | Exception]:
+    """Each candidate's rows, or the exception it raised (any failure means "does not execute")."""
     results: list[list[tuple] | Exception] = []
     for sql in candidates:
         try:
             results.append(run(sql))
-        except Exception as error:  # any failure means "does not execute"
+        except Exception as error:
             results.append(error)
     return results
 
@@ -61,7 +62,7 @@ def self_consistency(candidates: Sequence[str], run: Run, scores: Sequence[float
     scores = list(scores) if scores is not None else [0.0] * len(candidates)
     if len(scores) != len(candidates):
         raise ValueError(f"{len(scores)} scores for {len(candidates)} candidates")
-    results = _execute(candidates, run)
+    results = execute(candidates, run)
     errors = [str(r) if isinstance(r, Exception) else None for r in results]
     groups: dict[tuple, list[int]] = {}
     valued: set[tuple] = set()  # the results that hold a value
