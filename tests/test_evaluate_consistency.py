@@ -4,7 +4,14 @@ import sqlite3
 
 import pytest
 
-from sqlft.evaluate.consistency import denotation, execution_guided, runner, self_consistency
+from sqlft.evaluate.consistency import (
+    denotation,
+    execution_guided,
+    runner,
+    self_consistency,
+    unconditioned_join,
+    voters,
+)
 from sqlft.evaluate.execution import Executor
 
 
@@ -35,6 +42,47 @@ def test_a_result_holding_a_value_beats_a_larger_group_of_empty_ones():
     choice = self_consistency(["a", "b", "c", "e", "d"], run)
     assert (choice.sql, choice.votes, choice.executed) == ("d", 1, 5)
     assert self_consistency(["a", "b", "c"], run).sql == "a"  # all empty: the majority still wins
+
+
+def test_a_cross_product_nobody_asked_for_loses_to_a_conditioned_join():
+    on = "SELECT a FROM t JOIN u ON t.id = u.t_id"
+    cross = ["SELECT a FROM t JOIN u", "SELECT a FROM t AS x JOIN u AS y"]
+    run = fake_run({on: [(1,)], cross[0]: [(1,), (2,)], cross[1]: [(2,), (1,)]})
+    choice = self_consistency([*cross, on], run)
+    assert (choice.sql, choice.votes) == (on, 1)
+    # a group counts as sound when one of its queries is: the conditioned one is kept
+    same = fake_run({on: [(1,)], cross[0]: [(1,)], "SELECT 2": [(2,)]})
+    assert self_consistency([cross[0], "SELECT 2", on], same).sql == on
+    assert self_consistency(cross, run).sql == cross[0]  # only cross products: the majority still wins
+
+
+@pytest.mark.parametrize(
+    ("sql", "unconditioned"),
+    [
+        ("SELECT * FROM a JOIN b", True),
+        ("SELECT * FROM a JOIN b ON 1", True),
+        ("SELECT * FROM a AS x JOIN b AS y ON x.id", True),  # compares nothing
+        ("SELECT * FROM a AS x JOIN b AS y ON x.id = y.a_id OR y.b LIKE 'z%'", False),
+        ("SELECT * FROM a AS x JOIN b AS y ON x.id = y.a_id JOIN c", True),
+        ("SELECT * FROM (SELECT * FROM a JOIN b) AS s", True),
+        ("SELECT * FROM a JOIN b ON a.id = b.a_id", False),
+        ("SELECT * FROM a LEFT JOIN b USING (id)", False),
+        ("SELECT * FROM a NATURAL JOIN b", False),
+        ("SELECT * FROM a CROSS JOIN b", False),  # asked for in so many words
+        ("SELECT * FROM a, b WHERE a.id = b.a_id", False),
+        ("SELECT count(*) FROM a", False),
+        ("SELECT FROM WHERE (((", False),  # unparsable: judged by running it, not here
+    ],
+)
+def test_unconditioned_join(sql, unconditioned):
+    assert unconditioned_join(sql) is unconditioned
+
+
+def test_voters_are_the_samples_and_greedy_first_on_ties_when_asked():
+    record = {"pred": "g", "candidates": [{"sql": "s1", "score": -0.2}, {"sql": "s2"}, "s3"]}
+    assert voters(record) == (["s1", "s2", "s3"], [-0.2, 0.0, 0.0])
+    assert voters(record, with_greedy=True) == (["g", "s1", "s2", "s3"], [0.0, -0.2, 0.0, 0.0])
+    assert voters({"pred": "", "candidates": ["s1"]}, with_greedy=True) == (["s1"], [0.0])
 
 
 def test_nothing_executes():

@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--allow-other-base", action="store_true", help="accept an adapter of another base name"
     )
     parser.add_argument(
-        "-n", "--num-samples", type=int, default=1, help="N > 1: sample N, keep the majority result"
+        "-n",
+        "--num-samples",
+        type=int,
+        default=1,
+        help="N > 1: sample N, keep the majority result (a value from joins with a condition first)",
     )
     parser.add_argument(
         "--schema-constrained",

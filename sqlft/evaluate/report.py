@@ -123,10 +123,9 @@ SELECTIONS = ("self_consistency", "execution_guided")
 def _selection_matches(executor: Executor, record: dict[str, Any]) -> dict[str, Any]:
     """Execution match of the candidate each selection rule picks from `candidates` (sampled SQL
     with model scores): reported beside the greedy verdict, never mixed into it."""
-    from sqlft.evaluate.consistency import execution_guided, runner, self_consistency
+    from sqlft.evaluate.consistency import execution_guided, runner, self_consistency, voters
 
-    candidates = [c["sql"] if isinstance(c, dict) else str(c) for c in record["candidates"]]
-    scores = [c.get("score", 0.0) if isinstance(c, dict) else 0.0 for c in record["candidates"]]
+    candidates, scores = voters(record)
     run = runner(executor, record.get("db_id"), record.get("context"))
     likeliest_first = [candidates[i] for i in sorted(range(len(scores)), key=lambda i: -scores[i])]
     chosen = {
