@@ -9,6 +9,7 @@ import dataclasses
 import json
 import resource
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,28 +103,20 @@ def evaluate_into(predictions: list[dict], db_dir, out_dir: Path, samples: int) 
     return report["summary"]
 
 
-def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
-    """The execution vote's accuracy on every k of a scored run's n sampled candidates per question:
-    the mean over the subsets is best-of-k's expected accuracy, the min and max how far one draw
-    of k strays (a small change to decoding draws other samples). Reads `out_dir`/predictions.jsonl."""
-    from itertools import combinations
-
-    from sqlft.evaluate.consistency import execute, runner, self_consistency
+def executed_voters(records: list[dict], db_dir) -> Iterator[tuple[list[str], list[float], Any, dict]]:
+    """Per scored record: the SQL a vote may be over (`consistency.voters`: its greedy answer first,
+    then its samples), their scores, `run` for the vote (each distinct SQL executed once) and
+    whether each matches the gold."""
+    from sqlft.evaluate.consistency import execute, runner, voters
     from sqlft.evaluate.execution import Executor
 
-    records = saved_predictions(out_dir)
-    n = len(records[0]["candidates"])
-    if any(len(r["candidates"]) != n for r in records) or n < k:
-        raise ValueError(f"{out_dir}: every question needs the same number of candidates, at least {k}")
-    subsets = list(combinations(range(n), k))
-    right = [0] * len(subsets)
     executor = Executor(db_dir)
     for r in records:
-        sqls = [c["sql"] for c in r["candidates"]]
-        scores = [c.get("score", 0.0) for c in r["candidates"]]
-        distinct = list(dict.fromkeys(sqls))  # each candidate runs once, whatever the subsets
-        run = runner(executor, r.get("db_id"), r.get("context"))
-        results = dict(zip(distinct, execute(distinct, run), strict=True))
+        sqls, scores = voters(r, with_greedy=True)
+        distinct = list(dict.fromkeys(sqls))
+        results = dict(
+            zip(distinct, execute(distinct, runner(executor, r.get("db_id"), r.get("context"))), strict=True)
+        )
 
         def ran(sql: str, results=results) -> list[tuple]:
             if isinstance(results[sql], Exception):
@@ -134,8 +127,28 @@ def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
             sql: executor.exec_match(sql, r["gold"], r.get("db_id"), r.get("context")).match
             for sql in distinct
         }
+        yield sqls, scores, ran, match
+
+
+def vote_spread(out_dir: Path, db_dir, k: int) -> dict[str, Any]:
+    """The execution vote's accuracy on every k of a scored run's n sampled candidates per question:
+    the mean over the subsets is best-of-k's expected accuracy, the min and max how far one draw
+    of k strays (a small change to decoding draws other samples). Reads `out_dir`/predictions.jsonl."""
+    from itertools import combinations
+
+    from sqlft.evaluate.consistency import self_consistency
+
+    records = saved_predictions(out_dir)
+    n = len(records[0]["candidates"])
+    if any(len(r["candidates"]) != n for r in records) or n < k:
+        raise ValueError(f"{out_dir}: every question needs the same number of candidates, at least {k}")
+    subsets = list(combinations(range(n), k))
+    right = [0] * len(subsets)
+    for sqls, scores, ran, match in executed_voters(records, db_dir):
+        first = len(sqls) - n  # the samples follow greedy
         for i, subset in enumerate(subsets):
-            choice = self_consistency([sqls[j] for j in subset], ran, [scores[j] for j in subset])
+            chosen = [first + j for j in subset]
+            choice = self_consistency([sqls[j] for j in chosen], ran, [scores[j] for j in chosen])
             right[i] += match[choice.sql]
     accuracy = [count / len(records) for count in right]
     return {

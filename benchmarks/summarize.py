@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlft.evaluate.consistency import VOTE_RULE
 from sqlft.evaluate.stats import interval as half_width
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+PLAIN_MAJORITY = "plain majority"  # a vote recorded before it said its rule
 
 
 def load(name: str) -> dict | None:
@@ -250,10 +252,21 @@ def ablations_section(r: dict) -> list[str]:
 
 def consistency_section(r: dict) -> list[str]:
     acc = r["exec_accuracy"]
+    adapter = r["adapter"]
+    adapter = (
+        "the learning benchmark's adapter"
+        if adapter.startswith("runs/bench/main/")
+        else f"the adapter `{adapter}`"
+    )
+    which = ""
+    if "every" in r:
+        start = {0: "first", 1: "second", 2: "third"}.get(r["offset"], f"{r['offset'] + 1}th")
+        which = f" (every {ORDINAL.get(r['every']) or str(r['every']) + 'th'} from the {start})"
     lines = [
-        f"**Self-consistency** (`{r['command']}`): the learning benchmark's adapter on "
-        f"{r['heldout_questions']} held-out questions, {r['samples']} samples at temperature "
-        f"{r['temperature']}:",
+        f"**Self-consistency** (`{r['command']}`): {adapter} on {r['heldout_questions']} held-out "
+        f"questions{which}, {r['samples']} samples at temperature {r['temperature']}"
+        + (", greedy and samples schema-constrained" if r.get("schema_constrained") else "")
+        + ":",
         "",
         "| decoding | exec acc |",
         "|---|---:|",
@@ -261,8 +274,24 @@ def consistency_section(r: dict) -> list[str]:
         f"| self-consistency (vote on execution results) | {pct(acc['self_consistency'])} |",
         f"| execution-guided (first candidate that runs) | {pct(acc['execution_guided'])} |",
     ]
-    if "vote_rule" not in r:  # measured before the vote put results holding a value first
-        lines += ["", "Voted by plain majority: this run predates the rule that results holding a value win."]
+    if rules := r.get("rules"):
+        lines += [
+            "",
+            "The same answers voted under each rule the vote has had"
+            + (
+                " (these are the held-out questions bench_peers does not score: the JOIN rule was found "
+                "by reading bench_peers' failures, not these)"
+                if (r["every"], r["offset"]) == (2, 1)
+                else ""
+            )
+            + ":",
+            "",
+            "| vote | exec acc |",
+            "|---|---:|",
+        ]
+        lines += [f"| {name} | {pct(value)} |" for name, value in rules.items()]
+    if (rule := r.get("vote_rule", PLAIN_MAJORITY)) != VOTE_RULE:  # measured before today's vote
+        lines += ["", f"Voted by an older rule ({rule}), not today's ({VOTE_RULE})."]
     return [*lines, ""]
 
 
@@ -329,7 +358,7 @@ def peers_section(r: dict) -> list[str]:
         )
         + f", the same {n} held-out questions; "
         "an arm that decodes best-of is scored by its execution vote (greedy beside it), where results "
-        'holding a value beat empty ones; "vs (c)" is its '
+        'holding a value from queries whose JOINs all have a condition come first; "vs (c)" is its '
         "difference from (c)'s greedy answers, question by question, in points:",
         "",
         "| arm | exec acc (95% interval) | vs (c), paired | greedy | valid SQL | steps | CPU min |",
@@ -355,13 +384,13 @@ def peers_section(r: dict) -> list[str]:
                 f"{within['subsets']} ways to pick them, averages {pct(within['mean'])} "
                 f"(from {pct(within['min'])} to {pct(within['max'])}): one best-of-4 row is one such draw.",
             ]
-    plain = [
-        a["label"]
+    older = [
+        f"{a['label']} ({a['trained']['best_of'].get('rule', PLAIN_MAJORITY)})"
         for a in arms.values()
-        if "best_of" in a["trained"] and "rule" not in a["trained"]["best_of"]
+        if "best_of" in a["trained"] and a["trained"]["best_of"].get("rule", PLAIN_MAJORITY) != VOTE_RULE
     ]
-    if plain:  # scored before that rule, not scored again (bench_peers --rescore)
-        lines += ["", f"Voted by plain majority, before that rule: {'; '.join(plain)}."]
+    if older:  # scored before today's rule, not scored again (bench_peers --rescore)
+        lines += ["", f"Voted by an older rule than today's ({VOTE_RULE}): {'; '.join(older)}."]
     constrained = r.get("ratio_constrained_to_best_peer", False)
     lines += [
         "",

@@ -107,3 +107,22 @@ def test_peer_comparison_runs_end_to_end_on_the_smoke_model(spider_dir, tmp_path
     lines = summarize.peers_section({**common.environment(), **again})
     assert any("with schema-constrained decoding: " in line for line in lines)  # both ratios in one line
     assert "sqlft's best arm here" in lines[-2]
+
+
+def test_each_vote_rule_is_scored_on_the_same_saved_answers(spider_dir, tmp_path):
+    import bench_consistency
+
+    from sqlft.jsonl import write_jsonl
+
+    gold = "SELECT count(*) FROM singer"  # 6 singers
+    cross = "SELECT count(*) FROM singer JOIN concert"  # 36: what the closing's cross product gives
+    empty = "SELECT count(*) FROM singer WHERE Age > 999 GROUP BY Age"  # no rows
+    record = {"db_id": "concert_singer", "gold": gold, "pred": gold, "question": "How many singers?"}
+    samples = [empty, empty, empty, cross, cross, gold]
+    write_jsonl(
+        [{**record, "candidates": [{"sql": s, "score": -0.1} for s in samples]}],
+        tmp_path / "predictions.jsonl",
+    )
+    rules = list(bench_consistency.rule_accuracy(tmp_path).values())
+    # majority: empty; a value first: the cross product; joins with a condition first: gold; greedy too: gold
+    assert rules == [0.0, 0.0, 1.0, 1.0]
