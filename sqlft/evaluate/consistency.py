@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 Run = Callable[[str], list[tuple]]
@@ -51,6 +52,7 @@ def has_value(rows: list[tuple]) -> bool:
     return any(value is not None for row in rows for value in row)
 
 
+@lru_cache(maxsize=4096)  # a vote's samples repeat one another, and vote_spread votes each many times
 def unconditioned_join(sql: str) -> bool:
     """Whether `sql` has a JOIN with no condition (no ON or USING, or an ON that compares nothing:
     `ON 1`, `ON T1.id`): a cross product nobody asked for, which the constraint's closing writes
